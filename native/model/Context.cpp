@@ -1,0 +1,143 @@
+#include "model/Context.h"
+
+#include <cstring>
+#include <thread>
+
+#include "napi/args.h"
+#include "napi/errors.h"
+#include "napi/log_bridge.h"
+#include "workers/GenerateWorker.h"
+
+namespace duet {
+
+Napi::Function Context::Init(Napi::Env env) {
+    return DefineClass(env, "Context",
+                       {
+                           InstanceMethod("generate", &Context::Generate),
+                           InstanceMethod("info", &Context::Info),
+                           InstanceMethod("dispose", &Context::Dispose),
+                           InstanceMethod("_evalLogits", &Context::EvalLogits),
+                       });
+}
+
+Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(info) {
+    try {
+        Napi::Object mobj = args::object(info[0], "model");
+        model_            = Napi::ObjectWrap<Model>::Unwrap(mobj);
+        if (!model_) throw DuetError(code::INVALID_ARGUMENT, "Expected a Model for model");
+        llama_model * m = model_->get();
+        Napi::Object  o = args::object(info[1], "options");
+
+        llama_context_params cp = llama_context_default_params();
+        cp.n_ctx                = (uint32_t) args::opt_integer(o, "contextSize", 2048, 16, 1 << 24);
+        cp.n_batch              = (uint32_t) args::opt_integer(o, "batchSize", 512, 1, 1 << 16);
+        cp.n_ubatch             = std::min<uint32_t>(cp.n_batch, 512);
+        cp.n_seq_max            = (uint32_t) args::opt_integer(o, "sequences", 16, 1, kMaxSequences);
+        const int32_t threads   = (int32_t) args::opt_integer(o, "threads", 0, 0, 1024);
+        cp.n_threads            = threads > 0 ? threads : (int32_t) std::max(1u, std::thread::hardware_concurrency());
+        cp.n_threads_batch      = cp.n_threads;
+        const int64_t fa        = args::opt_integer(o, "flashAttention", -1, -1, 1);
+        cp.flash_attn_type      = fa < 0 ? LLAMA_FLASH_ATTN_TYPE_AUTO : (fa ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED);
+        cp.kv_unified           = true;  // forests and beams share prefix cells across sequences
+        cp.no_perf              = true;
+
+        log_bridge::take_last_error();
+        ctx_ = llama_init_from_model(m, cp);
+        if (!ctx_) {
+            std::string why = log_bridge::take_last_error();
+            throw DuetError(code::CONTEXT_CREATE_FAILED, "llama.cpp could not create the context" + (why.empty() ? "" : ": " + why));
+        }
+        model_ref_ = Napi::Persistent(mobj);
+        model_->contexts++;
+    } catch (...) {
+        error_from_current(info.Env()).ThrowAsJavaScriptException();
+    }
+}
+
+Context::~Context() { free_context(); }
+
+void Context::free_context() {
+    if (ctx_) {
+        llama_free(ctx_);
+        ctx_ = nullptr;
+        model_->contexts--;
+        if (!model_ref_.IsEmpty()) model_ref_.Reset();
+    }
+}
+
+llama_context * Context::get() const {
+    if (!ctx_) throw DuetError(code::DISPOSED, "the context has been disposed");
+    return ctx_;
+}
+
+void Context::acquire() {
+    get();
+    bool expected = false;
+    if (!busy_.compare_exchange_strong(expected, true)) {
+        throw DuetError(code::BUSY, "the context is already running a generation (calls are queued in JS; this is a native re-check)");
+    }
+}
+
+Napi::Value Context::Info(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        llama_context * c = get();
+        Napi::Object    o = Napi::Object::New(info.Env());
+        o.Set("contextSize", llama_n_ctx(c));
+        o.Set("batchSize", llama_n_batch(c));
+        o.Set("sequences", llama_n_seq_max(c));
+        o.Set("busy", busy_.load());
+        return o;
+    });
+}
+
+Napi::Value Context::Dispose(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        if (busy_.load()) throw DuetError(code::BUSY, "cannot dispose a context while a generation runs on it");
+        free_context();
+        return info.Env().Undefined();
+    });
+}
+
+// generate(options, amateur: Context | null, onChunk(text, tokens)) → { promise, cancel() }
+Napi::Value Context::Generate(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Context * amateur = nullptr;
+        if (info.Length() > 1 && info[1].IsObject()) amateur = Napi::ObjectWrap<Context>::Unwrap(info[1].As<Napi::Object>());
+        Napi::Function on_chunk;
+        if (info.Length() > 2 && info[2].IsFunction()) on_chunk = info[2].As<Napi::Function>();
+        return start_generate(info.Env(), this, info.This().As<Napi::Object>(), amateur,
+                              amateur ? info[1].As<Napi::Object>() : Napi::Object(), args::object(info[0], "options"), on_chunk);
+    });
+}
+
+// Test export: logits after evaluating `tokens` one token per llama_decode on sequence 0, through
+// llama_batch_get_one: a path independent of Evaluator. keep=false empties the sequence first.
+Napi::Value Context::EvalLogits(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        acquire();
+        struct Release {
+            Context * c;
+            ~Release() { c->release(); }
+        } rel{ this };
+        llama_context * c    = get();
+        const auto      toks = args::tokens(info[0], "tokens", model_->n_vocab());
+        const bool      keep = args::boolean(info[1], "keep");
+        if (toks.empty()) throw DuetError(code::INVALID_ARGUMENT, "Expected at least one token");
+        llama_memory_t mem = llama_get_memory(c);
+        if (!keep) llama_memory_seq_rm(mem, 0, -1, -1);
+        const llama_pos n_past = llama_memory_seq_pos_max(mem, 0) + 1;
+        if (n_past + (int64_t) toks.size() > (int64_t) llama_n_ctx(c)) throw DuetError(code::CONTEXT_OVERFLOW, "context full");
+        for (llama_token t : toks) {
+            llama_token tok = t;
+            if (llama_decode(c, llama_batch_get_one(&tok, 1)) != 0) throw DuetError(code::DECODE_FAILED, "llama_decode failed");
+        }
+        const float * row = llama_get_logits_ith(c, -1);
+        if (!row) throw DuetError(code::DECODE_FAILED, "no logits");
+        const int32_t     n   = model_->n_vocab();
+        Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n);
+        std::memcpy(out.Data(), row, sizeof(float) * n);
+        return out;
+    });
+}
+
+}  // namespace duet

@@ -1,0 +1,47 @@
+// ObjectWrap over llama_context: unified KV cache with n_seq_max sequence slots (beams, forests),
+// a busy flag so no two workers ever drive one context, and dispose guards.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+#include "llama.h"
+#include "model/Model.h"
+
+namespace duet {
+
+// llama.cpp's LLAMA_MAX_SEQ (src/llama-cparams.h, not exported by llama.h)
+inline constexpr uint32_t kMaxSequences = 256;
+
+class Context : public Napi::ObjectWrap<Context> {
+  public:
+    static Napi::Function Init(Napi::Env env);
+
+    // new Context(model, { contextSize, batchSize, sequences, threads, flashAttention })
+    explicit Context(const Napi::CallbackInfo & info);
+    ~Context() override;
+
+    // requires: not disposed (throws DISPOSED)
+    llama_context * get() const;
+    Model *         model() const { return model_; }
+
+    // Claims the context for one worker; throws BUSY if another holds it. Released on the JS thread.
+    void acquire();
+    void release() { busy_.store(false); }
+
+  private:
+    Napi::Value Generate(const Napi::CallbackInfo & info);
+    Napi::Value Info(const Napi::CallbackInfo & info);
+    Napi::Value Dispose(const Napi::CallbackInfo & info);
+    Napi::Value EvalLogits(const Napi::CallbackInfo & info);
+
+    void free_context();
+
+    llama_context *       ctx_   = nullptr;
+    Model *               model_ = nullptr;
+    Napi::ObjectReference model_ref_;
+    std::atomic_bool      busy_{ false };
+};
+
+}  // namespace duet

@@ -1,0 +1,51 @@
+// The only code that calls llama_decode for generation: one llama_context, one sequence, a reusable
+// batch, logits rows copied out before the next decode (pitfall: pointers die on the next decode),
+// KV truncation through llama_memory_seq_rm with its return value checked.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "llama.h"
+
+namespace duet {
+
+class Evaluator {
+  public:
+    // requires: ctx outlives the evaluator; seq < llama_n_seq_max(ctx)
+    Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq = 0);
+    ~Evaluator();
+    Evaluator(const Evaluator &)             = delete;
+    Evaluator & operator=(const Evaluator &) = delete;
+
+    // Empties this evaluator's sequence in the KV cache.
+    void reset();
+
+    // Decodes `tokens` after the current n_past (split into n_batch chunks).
+    // rows: which batch rows need logits: LAST (only the final token) or ALL (every token, chain verify).
+    // out logits [n_rows, n_vocab] row-major, copied out of llama.cpp.
+    enum class Rows { LAST, ALL };
+    void decode(const llama_token * tokens, int32_t n, Rows rows, std::vector<float> & logits);
+
+    // Keeps the first n_keep positions of the sequence, removes the rest.
+    // requires: 0 ≤ n_keep ≤ n_past
+    void truncate(int32_t n_keep);
+
+    int32_t n_past() const { return n_past_; }
+    int32_t n_ctx() const { return n_ctx_; }
+    int32_t n_vocab() const { return n_vocab_; }
+    llama_context * ctx() const { return ctx_; }
+
+    int64_t passes   = 0;    // llama_decode calls
+    double  decode_ms = 0.0;  // wall time inside llama_decode + logits copy
+
+  private:
+    llama_context * ctx_;
+    llama_seq_id    seq_;
+    int32_t         n_vocab_;
+    int32_t         n_ctx_;
+    int32_t         n_batch_;
+    int32_t         n_past_ = 0;
+    llama_batch     batch_;
+};
+
+}  // namespace duet

@@ -1,0 +1,362 @@
+#include "model/Model.h"
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <sys/stat.h>
+
+#include "gguf.h"
+#include "napi/args.h"
+#include "napi/errors.h"
+#include "napi/log_bridge.h"
+
+namespace duet {
+
+Napi::FunctionReference * Model::constructor = nullptr;
+
+Napi::Function Model::Init(Napi::Env env) {
+    Napi::Function fn = DefineClass(env, "Model",
+                                    {
+                                        InstanceMethod("tokenize", &Model::Tokenize),
+                                        InstanceMethod("detokenize", &Model::Detokenize),
+                                        InstanceMethod("info", &Model::Info),
+                                        InstanceMethod("dispose", &Model::Dispose),
+                                    });
+    constructor  = new Napi::FunctionReference(Napi::Persistent(fn));
+    return fn;
+}
+
+// Constructed only by LoadModelWorker::OnOK with an External<llama_model>.
+Model::Model(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Model>(info) {
+    if (info.Length() < 1 || !info[0].IsExternal()) {
+        Napi::TypeError::New(info.Env(), "Model cannot be constructed directly; use loadModel()")
+            .ThrowAsJavaScriptException();
+        return;
+    }
+    model_   = info[0].As<Napi::External<llama_model>>().Data();
+    vocab_   = llama_model_get_vocab(model_);
+    n_vocab_ = llama_vocab_n_tokens(vocab_);
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), (int64_t) std::min<uint64_t>(llama_model_size(model_), 1ull << 30));
+}
+
+Model::~Model() {
+    if (model_) llama_model_free(model_);
+}
+
+llama_model * Model::get() const {
+    if (!model_) throw DuetError(code::DISPOSED, "the model has been disposed");
+    return model_;
+}
+
+const llama_vocab * Model::vocab() const {
+    get();
+    return vocab_;
+}
+
+std::string Model::piece(llama_token token) const {
+    char    buf[256];
+    int32_t n = llama_token_to_piece(vocab_, token, buf, sizeof(buf), 0, false);
+    if (n >= 0) return std::string(buf, n);
+    std::string big((size_t) -n, '\0');
+    n = llama_token_to_piece(vocab_, token, big.data(), (int32_t) big.size(), 0, false);
+    return n >= 0 ? big.substr(0, n) : std::string();
+}
+
+// tokenize(text, addSpecial, parseSpecial) → Int32Array
+Napi::Value Model::Tokenize(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        const std::string text          = args::string(info[0], "text");
+        const bool        add_special   = args::boolean(info[1], "addSpecial");
+        const bool        parse_special = args::boolean(info[2], "parseSpecial");
+        const llama_vocab * v           = vocab();
+        if (text.size() > (size_t) INT32_MAX / 2) throw DuetError(code::INVALID_ARGUMENT, "text is too long to tokenize");
+        std::vector<llama_token> out(text.size() + 8);
+        int32_t n = llama_tokenize(v, text.data(), (int32_t) text.size(), out.data(), (int32_t) out.size(), add_special, parse_special);
+        if (n == INT32_MIN) throw DuetError(code::INVALID_ARGUMENT, "tokenization overflow");
+        if (n < 0) {
+            out.resize((size_t) -n);
+            n = llama_tokenize(v, text.data(), (int32_t) text.size(), out.data(), (int32_t) out.size(), add_special, parse_special);
+            if (n < 0) throw DuetError(code::NATIVE, "tokenization failed");
+        }
+        out.resize(n);
+        return args::to_int32_array(info.Env(), out);
+    });
+}
+
+// detokenize(Int32Array, renderSpecial) → string
+Napi::Value Model::Detokenize(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        const llama_vocab * v      = vocab();
+        const auto          toks   = args::tokens(info[0], "tokens", n_vocab_);
+        const bool          render = args::boolean(info[1], "renderSpecial");
+        std::string         text(toks.size() * 8 + 16, '\0');
+        int32_t n = llama_detokenize(v, toks.data(), (int32_t) toks.size(), text.data(), (int32_t) text.size(), false, render);
+        if (n < 0) {
+            text.resize((size_t) -n);
+            n = llama_detokenize(v, toks.data(), (int32_t) toks.size(), text.data(), (int32_t) text.size(), false, render);
+            if (n < 0) throw DuetError(code::NATIVE, "detokenization failed");
+        }
+        text.resize(n);
+        return Napi::String::New(info.Env(), text);
+    });
+}
+
+Napi::Value Model::Info(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        llama_model * m   = get();
+        Napi::Env     env = info.Env();
+        Napi::Object  o   = Napi::Object::New(env);
+        char          desc[256];
+        llama_model_desc(m, desc, sizeof(desc));
+        char arch[128] = { 0 };
+        llama_model_meta_val_str(m, "general.architecture", arch, sizeof(arch));
+        o.Set("description", desc);
+        o.Set("architecture", arch);
+        o.Set("nVocab", n_vocab_);
+        o.Set("nCtxTrain", llama_model_n_ctx_train(m));
+        o.Set("nEmbd", llama_model_n_embd(m));
+        o.Set("nLayer", llama_model_n_layer(m));
+        o.Set("nHead", llama_model_n_head(m));
+        o.Set("nHeadKv", llama_model_n_head_kv(m));
+        o.Set("sizeBytes", (double) llama_model_size(m));
+        o.Set("nParams", (double) llama_model_n_params(m));
+        o.Set("bos", llama_vocab_bos(vocab_));
+        o.Set("eos", llama_vocab_eos(vocab_));
+        o.Set("addBos", llama_vocab_get_add_bos(vocab_));
+        o.Set("vocabType", (int) llama_vocab_type(vocab_));
+        return o;
+    });
+}
+
+Napi::Value Model::Dispose(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        if (contexts.load() > 0) throw DuetError(code::BUSY, "dispose the model's contexts first");
+        if (model_) {
+            llama_model_free(model_);
+            model_ = nullptr;
+        }
+        return info.Env().Undefined();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// LoadModelWorker: mmap load off the JS thread, progress through a queue worker, abort flag.
+
+namespace {
+
+struct LoadParams {
+    std::string path;
+    int32_t     gpu_layers = 0;
+    bool        use_mmap   = true;
+};
+
+bool file_size(const std::string & path, uint64_t & size, bool & is_dir) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return false;
+    size   = (uint64_t) st.st_size;
+    is_dir = S_ISDIR(st.st_mode);
+    return true;
+}
+
+// Header checks that give the typed errors before llama.cpp sees the file.
+void precheck_gguf(const std::string & path) {
+    uint64_t size   = 0;
+    bool     is_dir = false;
+    if (!file_size(path, size, is_dir)) throw DuetError(code::MODEL_NOT_FOUND, "model file not found: " + path);
+    if (is_dir) throw DuetError(code::MODEL_NOT_FOUND, "model path is a directory, not a file: " + path);
+    FILE * f = fopen(path.c_str(), "rb");
+    if (!f) throw DuetError(code::MODEL_NOT_FOUND, "model file cannot be opened: " + path);
+    unsigned char hdr[8] = { 0 };
+    const size_t  got    = fread(hdr, 1, sizeof(hdr), f);
+    fclose(f);
+    if (got < 4 || memcmp(hdr, "GGUF", 4) != 0) {
+        throw DuetError(code::NOT_GGUF, "not a GGUF file (bad magic" + std::string(size == 0 ? ", file is empty" : "") + "): " + path);
+    }
+    if (got < 8) throw DuetError(code::CORRUPT_GGUF, "truncated GGUF header: " + path);
+    const uint32_t version = (uint32_t) hdr[4] | ((uint32_t) hdr[5] << 8) | ((uint32_t) hdr[6] << 16) | ((uint32_t) hdr[7] << 24);
+    if (version < 2 || version > 3) {
+        throw DuetError(code::CORRUPT_GGUF, "unsupported GGUF version " + std::to_string(version) + " (expected 2 or 3): " + path);
+    }
+    gguf_init_params gp = { /*no_alloc =*/true, /*ctx =*/nullptr };
+    gguf_context *   g  = gguf_init_from_file(path.c_str(), gp);
+    if (!g) {
+        std::string why = log_bridge::take_last_error();
+        throw DuetError(code::CORRUPT_GGUF, "corrupt or truncated GGUF metadata: " + path + (why.empty() ? "" : " (" + why + ")"));
+    }
+    std::unique_ptr<gguf_context, void (*)(gguf_context *)> guard(g, gguf_free);
+    const uint64_t data_off = gguf_get_data_offset(g);
+    uint64_t       need     = data_off;
+    for (int64_t i = 0; i < gguf_get_n_tensors(g); i++) {
+        need = std::max<uint64_t>(need, data_off + gguf_get_tensor_offset(g, i) + gguf_get_tensor_size(g, i));
+    }
+    if (need > size) {
+        throw DuetError(code::CORRUPT_GGUF, "truncated GGUF: tensor data needs " + std::to_string(need) + " bytes but the file has " +
+                                                std::to_string(size) + ": " + path);
+    }
+    if (gguf_find_key(g, "general.architecture") < 0) {
+        throw DuetError(code::CORRUPT_GGUF, "GGUF has no general.architecture key: " + path);
+    }
+}
+
+class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
+  public:
+    LoadModelWorker(Napi::Env env, LoadParams params, std::shared_ptr<std::atomic_bool> abort, Napi::Function on_progress)
+        : Napi::AsyncProgressQueueWorker<float>(env, "llama-duet:loadModel"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          params_(std::move(params)),
+          abort_(std::move(abort)) {
+        if (!on_progress.IsEmpty()) on_progress_ = Napi::Persistent(on_progress);
+    }
+
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+  protected:
+    void Execute(const ExecutionProgress & progress) override {
+        try {
+            precheck_gguf(params_.path);
+            llama_model_params mp          = llama_model_default_params();
+            mp.n_gpu_layers                = params_.gpu_layers;
+            mp.use_extra_bufts             = true;
+            struct Cb {
+                const ExecutionProgress * progress;
+                std::atomic_bool *        abort;
+                float                     last;
+            } cb{ &progress, abort_.get(), -1.0f };
+            mp.progress_callback = [](float p, void * ud) -> bool {
+                auto * c = (Cb *) ud;
+                if (p - c->last >= 0.01f || p >= 1.0f) {
+                    c->last = p;
+                    c->progress->Send(&p, 1);
+                }
+                return !c->abort->load();
+            };
+            mp.progress_callback_user_data = &cb;
+            if (!params_.use_mmap) mp.load_mode = LLAMA_LOAD_MODE_NONE;
+            log_bridge::take_last_error();
+            model_ = llama_model_load_from_file(params_.path.c_str(), mp);
+            if (!model_) {
+                if (abort_->load()) throw DuetError(code::ABORTED, "model load aborted");
+                std::string why = log_bridge::take_last_error();
+                if (why.find("unknown model architecture") != std::string::npos) {
+                    throw DuetError(code::UNSUPPORTED_ARCHITECTURE, "unsupported model architecture: " + why);
+                }
+                throw DuetError(code::MODEL_LOAD_FAILED, "llama.cpp could not load " + params_.path + (why.empty() ? "" : ": " + why));
+            }
+            if (llama_model_is_recurrent(model_) || llama_model_is_hybrid(model_)) {
+                char arch[128] = { 0 };
+                llama_model_meta_val_str(model_, "general.architecture", arch, sizeof(arch));
+                llama_model_free(model_);
+                model_ = nullptr;
+                throw DuetError(code::UNSUPPORTED_ARCHITECTURE,
+                                std::string("recurrent/hybrid architecture '") + arch +
+                                    "' is not supported: its KV state cannot be rolled back for speculative decoding");
+            }
+            if (!llama_model_has_decoder(model_) || llama_model_has_encoder(model_)) {
+                llama_model_free(model_);
+                model_ = nullptr;
+                throw DuetError(code::UNSUPPORTED_ARCHITECTURE, "only decoder-only models are supported");
+            }
+        } catch (const DuetError & e) {
+            code_ = e.code();
+            SetError(e.what());
+        } catch (const std::exception & e) {
+            code_ = code::MODEL_LOAD_FAILED;
+            SetError(std::string("model load failed: ") + e.what());
+        } catch (...) {
+            code_ = code::MODEL_LOAD_FAILED;
+            SetError("model load failed");
+        }
+    }
+
+    void OnProgress(const float * data, size_t count) override {
+        if (on_progress_.IsEmpty() || count == 0) return;
+        Napi::HandleScope scope(Env());
+        try {
+            on_progress_.Call({ Napi::Number::New(Env(), data[count - 1]) });
+        } catch (...) {
+        }
+    }
+
+    void OnOK() override {
+        Napi::HandleScope scope(Env());
+        Napi::Object      obj = Model::constructor->New({ Napi::External<llama_model>::New(Env(), model_) });
+        model_                = nullptr;
+        deferred_.Resolve(obj);
+    }
+
+    void OnError(const Napi::Error & e) override {
+        Napi::HandleScope scope(Env());
+        deferred_.Reject(make_error(Env(), code_, e.Message()).Value());
+    }
+
+    ~LoadModelWorker() override {
+        if (model_) llama_model_free(model_);
+    }
+
+  private:
+    Napi::Promise::Deferred           deferred_;
+    LoadParams                        params_;
+    std::shared_ptr<std::atomic_bool> abort_;
+    Napi::FunctionReference           on_progress_;
+    llama_model *                     model_ = nullptr;
+    const char *                      code_  = code::MODEL_LOAD_FAILED;
+};
+
+}  // namespace
+
+Napi::Value LoadModel(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Napi::Env    env = info.Env();
+        LoadParams   p;
+        p.path                = args::string(info[0], "path");
+        Napi::Object o        = args::object(info[1], "options");
+        p.gpu_layers          = (int32_t) args::opt_integer(o, "gpuLayers", 0, -1, 100000);
+        p.use_mmap            = args::opt_boolean(o, "useMmap", true);
+        Napi::Function on_progress;
+        if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
+        auto  abort  = std::make_shared<std::atomic_bool>(false);
+        auto * worker = new LoadModelWorker(env, p, abort, on_progress);
+        Napi::Object result = Napi::Object::New(env);
+        result.Set("promise", worker->Promise());
+        result.Set("abort", Napi::Function::New(env, [abort](const Napi::CallbackInfo & i) {
+                       abort->store(true);
+                       return i.Env().Undefined();
+                   }));
+        worker->Queue();
+        return result;
+    });
+}
+
+// Same rules as llama.cpp's common_speculative_are_compatible / node-llama-cpp's
+// ensureDraftContextIsCompatibleForSpeculative: vocab type, BOS/EOS ids and add-flags,
+// |n_vocab difference| ≤ 128, identical token text from id 5 on.
+Napi::Value CheckCompatibility(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        if (!info[0].IsObject() || !info[1].IsObject()) throw DuetError(code::INVALID_ARGUMENT, "Expected two models");
+        Model * a = Napi::ObjectWrap<Model>::Unwrap(info[0].As<Napi::Object>());
+        Model * b = Napi::ObjectWrap<Model>::Unwrap(info[1].As<Napi::Object>());
+        const llama_vocab * va = a->vocab();
+        const llama_vocab * vb = b->vocab();
+        auto reason = [&](const std::string & s) -> Napi::Value { return Napi::String::New(info.Env(), s); };
+        if (llama_vocab_type(va) != llama_vocab_type(vb)) {
+            return reason("vocabulary types differ (" + std::to_string(llama_vocab_type(va)) + " vs " + std::to_string(llama_vocab_type(vb)) + ")");
+        }
+        if (llama_vocab_get_add_bos(va) != llama_vocab_get_add_bos(vb) || llama_vocab_get_add_eos(va) != llama_vocab_get_add_eos(vb) ||
+            llama_vocab_bos(va) != llama_vocab_bos(vb) || llama_vocab_eos(va) != llama_vocab_eos(vb)) {
+            return reason("special tokens differ (BOS " + std::to_string(llama_vocab_bos(va)) + "/" + std::to_string(llama_vocab_bos(vb)) +
+                          ", EOS " + std::to_string(llama_vocab_eos(va)) + "/" + std::to_string(llama_vocab_eos(vb)) + ", or add-BOS/EOS flags)");
+        }
+        const int32_t na = a->n_vocab(), nb = b->n_vocab();
+        if (std::abs(na - nb) > 128) {
+            return reason("vocabulary sizes differ by more than 128 (" + std::to_string(na) + " vs " + std::to_string(nb) + ")");
+        }
+        for (int32_t i = 5; i < std::min(na, nb); i++) {
+            if (strcmp(llama_vocab_get_text(va, i), llama_vocab_get_text(vb, i)) != 0) {
+                return reason("token " + std::to_string(i) + " differs ('" + llama_vocab_get_text(va, i) + "' vs '" + llama_vocab_get_text(vb, i) + "')");
+            }
+        }
+        return info.Env().Null();
+    });
+}
+
+}  // namespace duet

@@ -1,0 +1,48 @@
+// ObjectWrap over llama_model: async load (LoadModelWorker), vocabulary, tokenize / detokenize.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "llama.h"
+
+namespace duet {
+
+class Model : public Napi::ObjectWrap<Model> {
+  public:
+    static Napi::Function Init(Napi::Env env);
+    static Napi::FunctionReference * constructor;
+
+    explicit Model(const Napi::CallbackInfo & info);
+    ~Model() override;
+
+    // requires: not disposed (throws DuetError DISPOSED)
+    llama_model *       get() const;
+    const llama_vocab * vocab() const;
+    int32_t             n_vocab() const { return n_vocab_; }
+
+    // detokenize helper used by workers: the piece of one token (special tokens not rendered)
+    std::string piece(llama_token token) const;
+
+    std::atomic<int> contexts{ 0 };  // live contexts created from this model
+
+  private:
+    Napi::Value Tokenize(const Napi::CallbackInfo & info);
+    Napi::Value Detokenize(const Napi::CallbackInfo & info);
+    Napi::Value Info(const Napi::CallbackInfo & info);
+    Napi::Value Dispose(const Napi::CallbackInfo & info);
+
+    llama_model *       model_ = nullptr;
+    const llama_vocab * vocab_ = nullptr;
+    int32_t             n_vocab_ = 0;
+};
+
+// loadModel(path, { gpuLayers, useMmap }, onProgress(fraction)) → { promise: Promise<Model>, abort() }
+Napi::Value LoadModel(const Napi::CallbackInfo & info);
+
+// checkCompatibility(expert, amateur) → null | reason (llama.cpp's speculative vocab rules)
+Napi::Value CheckCompatibility(const Napi::CallbackInfo & info);
+
+}  // namespace duet

@@ -1,0 +1,137 @@
+#include "sampling/Distribution.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace duet::distribution {
+
+int32_t argmax(const float * logits, int32_t n) {
+    int32_t best = 0;
+    float   bv   = logits[0];
+    for (int32_t i = 1; i < n; i++) {
+        if (logits[i] > bv) {
+            bv   = logits[i];
+            best = i;
+        }
+    }
+    return best;
+}
+
+double logsumexp(const float * logits, int32_t n) {
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int32_t i = 0; i < n; i++) mx = std::max(mx, logits[i]);
+    if (!std::isfinite(mx)) return mx;
+    double s = 0.0;
+    for (int32_t i = 0; i < n; i++) s += std::exp((double) logits[i] - mx);
+    return mx + std::log(s);
+}
+
+namespace {
+
+// Indices of the kept entries sorted by probability, descending (ties: lower index first), grown by
+// doubling partial sorts until `enough(prefix)` holds, so a 150k vocabulary is rarely sorted whole.
+template <typename Enough>
+std::vector<int32_t> top_sorted(const std::vector<float> & p, const std::vector<int32_t> & kept, Enough enough) {
+    std::vector<int32_t> idx = kept;
+    auto cmp = [&](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); };
+    size_t m = std::min<size_t>(64, idx.size());
+    for (;;) {
+        std::partial_sort(idx.begin(), idx.begin() + m, idx.end(), cmp);
+        if (m == idx.size() || enough(idx, m)) {
+            idx.resize(m);
+            return idx;
+        }
+        m = std::min(idx.size(), m * 4);
+    }
+}
+
+}  // namespace
+
+void warp(const float * logits, int32_t n, const SamplingParams & params, std::vector<float> & probs) {
+    probs.assign(n, 0.0f);
+    // 1. temperature + softmax (float64 accumulation; -inf logits stay at probability 0)
+    const double inv_t = 1.0 / params.temperature;
+    float        mx    = -std::numeric_limits<float>::infinity();
+    for (int32_t i = 0; i < n; i++) mx = std::max(mx, logits[i]);
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        const double e = std::isfinite(logits[i]) ? std::exp(((double) logits[i] - mx) * inv_t) : 0.0;
+        probs[i]       = (float) e;
+        sum += e;
+    }
+    for (int32_t i = 0; i < n; i++) probs[i] = (float) (probs[i] / sum);
+
+    const bool use_k = params.top_k > 0 && params.top_k < n;
+    const bool use_p = params.top_p < 1.0f;
+    const bool use_m = params.min_p > 0.0f;
+    if (!use_k && !use_p && !use_m) return;
+
+    std::vector<int32_t> kept;
+    kept.reserve(n);
+    for (int32_t i = 0; i < n; i++) {
+        if (probs[i] > 0.0f) kept.push_back(i);
+    }
+    // 2. top-k
+    if (use_k && (int32_t) kept.size() > params.top_k) {
+        const size_t k = (size_t) params.top_k;
+        kept = top_sorted(probs, kept, [&](const std::vector<int32_t> &, size_t m) { return m >= k; });
+        kept.resize(k);
+    }
+    // 3. top-p (nucleus over the renormalised survivors of top-k)
+    if (use_p) {
+        double total = 0.0;
+        for (int32_t i : kept) total += probs[i];
+        const double target = params.top_p * total;
+        size_t       cut    = kept.size();
+        auto         sorted = top_sorted(probs, kept, [&](const std::vector<int32_t> & idx, size_t m) {
+            double c = 0.0;
+            for (size_t j = 0; j < m; j++) {
+                c += probs[idx[j]];
+                if (c >= target) return true;
+            }
+            return false;
+        });
+        double c = 0.0;
+        for (size_t j = 0; j < sorted.size(); j++) {
+            c += probs[sorted[j]];
+            if (c >= target) {
+                cut = j + 1;
+                break;
+            }
+        }
+        sorted.resize(std::min(cut, sorted.size()));
+        kept = std::move(sorted);
+    }
+    // 4. min-p relative to the most probable survivor
+    if (use_m) {
+        float pmax = 0.0f;
+        for (int32_t i : kept) pmax = std::max(pmax, probs[i]);
+        const float thr = params.min_p * pmax;
+        std::vector<int32_t> k2;
+        for (int32_t i : kept) {
+            if (probs[i] >= thr) k2.push_back(i);
+        }
+        kept = std::move(k2);
+    }
+    std::vector<float> out(n, 0.0f);
+    double             s = 0.0;
+    for (int32_t i : kept) s += probs[i];
+    for (int32_t i : kept) out[i] = (float) (probs[i] / s);
+    probs.swap(out);
+}
+
+int32_t sample(const float * probs, int32_t n, double u) {
+    double  c    = 0.0;
+    int32_t last = -1;
+    for (int32_t i = 0; i < n; i++) {
+        if (probs[i] <= 0.0f) continue;
+        last = i;
+        c += probs[i];
+        if (u < c) return i;
+    }
+    return last >= 0 ? last : argmax(probs, n);  // rounding: u beyond the accumulated float sum
+}
+
+}  // namespace duet::distribution

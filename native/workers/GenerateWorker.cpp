@@ -1,0 +1,239 @@
+#include "workers/GenerateWorker.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "model/Context.h"
+#include "model/Evaluator.h"
+#include "napi/args.h"
+#include "napi/errors.h"
+#include "strategies/Strategy.h"
+#include "workers/TextAssembler.h"
+
+namespace duet {
+
+namespace {
+
+struct Chunk {
+    std::string              text;
+    std::vector<llama_token> tokens;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
+    GenerateConfig cfg;
+    const std::string kind = args::string(o.Get("strategy"), "strategy");
+    if (kind == "greedy") cfg.kind = StrategyKind::GREEDY;
+    else if (kind == "sample") cfg.kind = StrategyKind::SAMPLE;
+    else throw DuetError(code::INVALID_ARGUMENT, "unknown strategy '" + kind + "'");
+    cfg.prompt = args::tokens(o.Get("prompt"), "prompt", n_vocab);
+    if (cfg.prompt.empty()) throw DuetError(code::INVALID_ARGUMENT, "Expected a non-empty prompt");
+    cfg.max_tokens           = (int32_t) args::integer(o.Get("maxTokens"), "maxTokens", 0, 1 << 24);
+    cfg.sampling.temperature = (float) args::opt_number(o, "temperature", 1.0, 0.0, 1e6);
+    cfg.sampling.top_k       = (int32_t) args::opt_integer(o, "topK", 0, 0, 1 << 30);
+    cfg.sampling.top_p       = (float) args::opt_number(o, "topP", 1.0, 0.0, 1.0);
+    cfg.sampling.min_p       = (float) args::opt_number(o, "minP", 0.0, 0.0, 1.0);
+    cfg.seed                 = (uint64_t) args::opt_integer(o, "seed", 0, 0, (int64_t) 1 << 53);
+    if (!o.Get("stop").IsUndefined()) cfg.stop = args::strings(o.Get("stop"), "stop");
+    if (cfg.kind == StrategyKind::SAMPLE && cfg.sampling.temperature <= 0.0f) cfg.kind = StrategyKind::GREEDY;
+    return cfg;
+}
+
+bool abort_callback(void * data) { return ((std::atomic_bool *) data)->load(std::memory_order_relaxed); }
+
+class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
+  public:
+    GenerateWorker(Napi::Env env, Context * expert, Napi::Object expert_obj, Context * amateur, Napi::Object amateur_obj,
+                   GenerateConfig cfg, std::shared_ptr<std::atomic_bool> cancel, Napi::Function on_chunk)
+        : Napi::AsyncProgressQueueWorker<Chunk>(env, "llama-duet:generate"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          expert_(expert),
+          amateur_(amateur),
+          cfg_(std::move(cfg)),
+          cancel_(std::move(cancel)) {
+        expert_ref_ = Napi::Persistent(expert_obj);
+        if (amateur_) amateur_ref_ = Napi::Persistent(amateur_obj);
+        if (!on_chunk.IsEmpty()) on_chunk_ = Napi::Persistent(on_chunk);
+    }
+
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+  protected:
+    void Execute(const ExecutionProgress & progress) override {
+        llama_context * ectx = expert_->get();
+        llama_context * actx = amateur_ ? amateur_->get() : nullptr;
+        llama_set_abort_callback(ectx, abort_callback, cancel_.get());
+        if (actx) llama_set_abort_callback(actx, abort_callback, cancel_.get());
+        try {
+            run(progress);
+        } catch (const DuetError & e) {
+            code_ = e.code();
+            SetError(e.what());
+        } catch (const std::exception & e) {
+            code_ = code::NATIVE;
+            SetError(std::string("native error during generation: ") + e.what());
+        } catch (...) {
+            code_ = code::NATIVE;
+            SetError("unknown native error during generation");
+        }
+        llama_set_abort_callback(ectx, nullptr, nullptr);
+        if (actx) llama_set_abort_callback(actx, nullptr, nullptr);
+    }
+
+    void run(const ExecutionProgress & progress) {
+        const auto t0 = Clock::now();
+        Model *    em = expert_->model();
+        Evaluator  expert(expert_->get(), em->get(), 0);
+        expert.reset();
+        if ((int64_t) cfg_.prompt.size() >= expert.n_ctx()) {
+            throw DuetError(code::CONTEXT_OVERFLOW, "prompt of " + std::to_string(cfg_.prompt.size()) +
+                                                        " tokens does not fit contextSize " + std::to_string(expert.n_ctx()));
+        }
+        Rng                       rng(cfg_.seed);
+        std::unique_ptr<Strategy> strategy = make_plain(expert, cfg_, rng);
+
+        strategy->begin(cfg_.prompt);
+        prompt_ms_           = ms_since(t0);
+        const auto t_gen     = Clock::now();
+        const llama_vocab * vocab = em->vocab();
+        TextAssembler       text(cfg_.stop);
+        std::vector<llama_token> step_tokens;
+        finish_ = "length";
+        bool done = (int32_t) tokens_.size() >= cfg_.max_tokens;
+        while (!done) {
+            if (cancel_->load()) throw DuetError(code::ABORTED, "generation aborted");
+            if (expert.n_past() + strategy->room() > expert.n_ctx()) {
+                finish_ = "context";
+                break;
+            }
+            step_tokens.clear();
+            strategy->step(step_tokens);
+            Chunk chunk;
+            for (llama_token t : step_tokens) {
+                if (llama_vocab_is_eog(vocab, t)) {
+                    finish_ = "eos";
+                    done    = true;
+                    break;
+                }
+                tokens_.push_back(t);
+                chunk.tokens.push_back(t);
+                std::string out;
+                const bool  stopped = text.push(em->piece(t), out);
+                chunk.text += out;
+                if (stopped) {
+                    finish_ = "stop";
+                    done    = true;
+                    break;
+                }
+                if ((int32_t) tokens_.size() >= cfg_.max_tokens) {
+                    finish_ = "length";
+                    done    = true;
+                    break;
+                }
+            }
+            if (!chunk.tokens.empty() || !chunk.text.empty()) progress.Send(&chunk, 1);
+        }
+        if (finish_ != "stop") {
+            Chunk tail;
+            tail.text = text.flush();
+            if (!tail.text.empty()) progress.Send(&tail, 1);
+        }
+        text_   = text.text();
+        gen_ms_ = ms_since(t_gen);
+        wall_ms_ = ms_since(t0);
+        strategy->stats(stats_);
+    }
+
+    void OnProgress(const Chunk * data, size_t count) override {
+        if (on_chunk_.IsEmpty()) return;
+        Napi::HandleScope scope(Env());
+        for (size_t i = 0; i < count; i++) {
+            try {
+                on_chunk_.Call({ Napi::String::New(Env(), data[i].text), args::to_int32_array(Env(), data[i].tokens) });
+            } catch (...) {
+                // a throwing consumer must not take the worker down; the error surfaces in JS
+            }
+        }
+    }
+
+    void OnOK() override {
+        release();
+        Napi::Env    env = Env();
+        Napi::Object r   = Napi::Object::New(env);
+        r.Set("tokens", args::to_int32_array(env, tokens_));
+        r.Set("text", Napi::String::New(env, text_));
+        r.Set("finishReason", finish_);
+        Napi::Object s = Napi::Object::New(env);
+        s.Set("promptTokens", (double) cfg_.prompt.size());
+        s.Set("generatedTokens", (double) tokens_.size());
+        s.Set("expertPasses", (double) stats_.expert_passes);
+        s.Set("amateurPasses", (double) stats_.amateur_passes);
+        s.Set("promptMs", prompt_ms_);
+        s.Set("generationMs", gen_ms_);
+        s.Set("wallMs", wall_ms_);
+        s.Set("tokensPerSecond", gen_ms_ > 0 ? tokens_.size() * 1000.0 / gen_ms_ : 0.0);
+        s.Set("seed", (double) cfg_.seed);
+        r.Set("stats", s);
+        deferred_.Resolve(r);
+    }
+
+    void OnError(const Napi::Error & e) override {
+        release();
+        deferred_.Reject(make_error(Env(), code_, e.Message()).Value());
+    }
+
+  private:
+    void release() {
+        expert_->release();
+        if (amateur_) amateur_->release();
+    }
+
+    Napi::Promise::Deferred           deferred_;
+    Context *                         expert_;
+    Context *                         amateur_;
+    Napi::ObjectReference             expert_ref_;
+    Napi::ObjectReference             amateur_ref_;
+    Napi::FunctionReference           on_chunk_;
+    GenerateConfig                    cfg_;
+    std::shared_ptr<std::atomic_bool> cancel_;
+    const char *                      code_ = code::NATIVE;
+
+    std::vector<llama_token> tokens_;
+    std::string              text_;
+    std::string              finish_ = "length";
+    StrategyStats            stats_;
+    double                   prompt_ms_ = 0, gen_ms_ = 0, wall_ms_ = 0;
+};
+
+}  // namespace
+
+Napi::Value start_generate(Napi::Env env, Context * expert, Napi::Object expert_obj, Context * amateur, Napi::Object amateur_obj,
+                           Napi::Object options, Napi::Function on_chunk) {
+    GenerateConfig cfg = parse_config(options, expert->model()->n_vocab());
+    if (amateur && amateur->model()->n_vocab() <= 0) throw DuetError(code::INVALID_ARGUMENT, "amateur has no vocabulary");
+    expert->acquire();
+    if (amateur) {
+        try {
+            amateur->acquire();
+        } catch (...) {
+            expert->release();
+            throw;
+        }
+    }
+    auto   cancel = std::make_shared<std::atomic_bool>(false);
+    auto * worker = new GenerateWorker(env, expert, expert_obj, amateur, amateur_obj, std::move(cfg), cancel, on_chunk);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("promise", worker->Promise());
+    result.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo & i) {
+                   cancel->store(true);
+                   return i.Env().Undefined();
+               }));
+    worker->Queue();
+    return result;
+}
+
+}  // namespace duet
