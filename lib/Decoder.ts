@@ -1,0 +1,258 @@
+/**
+ * The engine behind `LlamaModel` and `ModelPair`: one native expert context (plus the amateur's for
+ * a pair), a FIFO queue so two generations never run on one llama_context at once, AbortSignal →
+ * native cancel, streaming chunks, and dispose that ends an in-flight generation safely.
+ * @internal
+ */
+import { DisposedError, fromNative, GenerationAbortedError, InvalidArgumentError, LlamaDuetError, ErrorCode } from './errors.js';
+import type { NativeContext, NativeGenerateResult, NativeModel } from './native.js';
+import type { GenerateOptions, ResolvedGenerateOptions } from './options.js';
+import { resolveGenerateOptions } from './options.js';
+
+/** Why a generation ended. */
+export type FinishReason = 'eos' | 'length' | 'stop' | 'context';
+
+/** Measurements of one generation. */
+export interface GenerationStats {
+    /** Tokens in the prompt (after tokenization, BOS included). */
+    promptTokens: number;
+    /** New tokens in `tokens`. */
+    generatedTokens: number;
+    /** Forward passes (`llama_decode` calls) of the expert, prompt included. */
+    expertPasses: number;
+    /** Forward passes of the amateur (0 for expert-only strategies). */
+    amateurPasses: number;
+    /** Prompt processing time. */
+    promptMs: number;
+    /** Generation time after the prompt. */
+    generationMs: number;
+    /** Total wall time of the native call. */
+    wallMs: number;
+    /** generatedTokens / generationMs. */
+    tokensPerSecond: number;
+    /** The RNG seed used (random when not given). */
+    seed: number;
+}
+
+export interface GenerationResult {
+    text: string;
+    tokens: number[];
+    finishReason: FinishReason;
+    stats: GenerationStats;
+}
+
+/** One streamed step: the text that became final and the tokens it came from (either may be empty). */
+export interface GenerationChunk {
+    text: string;
+    tokens: number[];
+}
+
+/** An async iterator of chunks; `result` settles with the full result once the stream ends. */
+export interface GenerationStream extends AsyncIterable<GenerationChunk> {
+    readonly result: Promise<GenerationResult>;
+}
+
+export type Prompt = string | readonly number[] | Int32Array;
+
+export class Decoder {
+    readonly #expertModel: NativeModel;
+    readonly #expert: NativeContext;
+    readonly #amateur: NativeContext | null;
+    readonly #nVocab: number;
+    readonly #contextSize: number;
+    readonly #what: string;
+    #queue: Promise<unknown> = Promise.resolve();
+    #active: { cancel(): void; settled: Promise<unknown> } | null = null;
+    #disposed = false;
+
+    constructor(what: string, expertModel: NativeModel, expert: NativeContext, amateur: NativeContext | null) {
+        this.#what = what;
+        this.#expertModel = expertModel;
+        this.#expert = expert;
+        this.#amateur = amateur;
+        this.#nVocab = expertModel.info().nVocab;
+        this.#contextSize = expert.info().contextSize;
+    }
+
+    get disposed(): boolean {
+        return this.#disposed;
+    }
+
+    assertAlive(): void {
+        if (this.#disposed) throw new DisposedError(this.#what);
+    }
+
+    tokenize(text: string, addSpecial = true, parseSpecial = false): number[] {
+        this.assertAlive();
+        if (typeof text !== 'string') throw new InvalidArgumentError(`Expected a string for text but received ${typeof text}`);
+        return Array.from(this.#expertModel.tokenize(text, addSpecial, parseSpecial));
+    }
+
+    detokenize(tokens: readonly number[] | Int32Array, renderSpecial = false): string {
+        this.assertAlive();
+        return this.#expertModel.detokenize(this.#checkTokens('tokens', tokens), renderSpecial);
+    }
+
+    #checkTokens(name: string, tokens: unknown): Int32Array {
+        if (!(tokens instanceof Int32Array) && !Array.isArray(tokens)) {
+            throw new InvalidArgumentError(`Expected a string, an array of token ids or an Int32Array for ${name} but received ${typeof tokens}`);
+        }
+        for (const t of tokens as ArrayLike<unknown>[] & number[]) {
+            if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= this.#nVocab) {
+                throw new InvalidArgumentError(`Expected token ids between 0 and ${this.#nVocab - 1} for ${name} but received ${String(t)}`);
+            }
+        }
+        return tokens instanceof Int32Array ? tokens : Int32Array.from(tokens as number[]);
+    }
+
+    #promptTokens(prompt: Prompt): Int32Array {
+        const tokens = typeof prompt === 'string' ? this.#expertModel.tokenize(prompt, true, false) : this.#checkTokens('prompt', prompt);
+        if (tokens.length === 0) throw new InvalidArgumentError('Expected a non-empty prompt but received one that tokenizes to no tokens');
+        if (tokens.length >= this.#contextSize) {
+            throw new InvalidArgumentError(
+                `Expected a prompt shorter than contextSize (${this.#contextSize} tokens) but received one of ${tokens.length} tokens`,
+            );
+        }
+        return tokens;
+    }
+
+    generate(prompt: Prompt, options?: GenerateOptions): Promise<GenerationResult> {
+        return this.#run(prompt, options, undefined);
+    }
+
+    stream(prompt: Prompt, options?: GenerateOptions): GenerationStream {
+        const queue: GenerationChunk[] = [];
+        let wake: (() => void) | undefined;
+        let finished = false;
+        let failure: unknown;
+        const notify = () => {
+            wake?.();
+            wake = undefined;
+        };
+        const stopper = new AbortController();
+        const userSignal = (options as { signal?: unknown } | undefined)?.signal;
+        const signal = userSignal instanceof AbortSignal ? AbortSignal.any([userSignal, stopper.signal]) : stopper.signal;
+        const result = this.#run(prompt, { ...options, signal } as GenerateOptions, (chunk) => {
+            queue.push(chunk);
+            notify();
+        }).then(
+            (r) => {
+                finished = true;
+                notify();
+                return r;
+            },
+            (e: unknown) => {
+                finished = true;
+                failure = e;
+                notify();
+                throw e;
+            },
+        );
+        result.catch(() => {});
+        return {
+            result,
+            async *[Symbol.asyncIterator]() {
+                try {
+                    for (;;) {
+                        if (queue.length > 0) {
+                            yield queue.shift()!;
+                            continue;
+                        }
+                        if (finished) {
+                            if (failure !== undefined) throw failure;
+                            return;
+                        }
+                        await new Promise<void>((resolve) => (wake = resolve));
+                    }
+                } finally {
+                    if (!finished) stopper.abort();  // the consumer stopped early: end the generation
+                }
+            },
+        };
+    }
+
+    async #run(prompt: Prompt, rawOptions: GenerateOptions | undefined, onChunk: ((c: GenerationChunk) => void) | undefined): Promise<GenerationResult> {
+        const stack = new Error().stack;
+        this.assertAlive();
+        const opts: ResolvedGenerateOptions = resolveGenerateOptions(rawOptions);
+        const tokens = this.#promptTokens(prompt);
+        const partial = { text: '', tokens: [] as number[] };
+        if (opts.signal?.aborted) throw new GenerationAbortedError(partial, opts.signal.reason);
+
+        // FIFO: wait for earlier generations on this model/pair
+        const previous = this.#queue;
+        let release!: () => void;
+        const mine = new Promise<void>((r) => (release = r));
+        this.#queue = previous.then(() => mine);
+        await previous;
+        try {
+            this.assertAlive();
+            if (opts.signal?.aborted) throw new GenerationAbortedError(partial, opts.signal.reason);
+            let handle: ReturnType<NativeContext['generate']>;
+            try {
+                handle = this.#expert.generate(
+                    {
+                        strategy: opts.strategy,
+                        prompt: tokens,
+                        maxTokens: opts.maxTokens,
+                        ...(opts.strategy === 'sample' ? { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP } : {}),
+                        seed: opts.seed,
+                        stop: opts.stop,
+                    },
+                    this.#amateur,
+                    (text, toks) => {
+                        partial.text += text;
+                        for (const t of toks) partial.tokens.push(t);
+                        onChunk?.({ text, tokens: Array.from(toks) });
+                    },
+                );
+            } catch (e) {
+                throw fromNative(e, stack);
+            }
+            const onAbort = () => handle.cancel();
+            opts.signal?.addEventListener('abort', onAbort, { once: true });
+            this.#active = { cancel: () => handle.cancel(), settled: handle.promise.catch(() => {}) };
+            let r: NativeGenerateResult;
+            try {
+                r = await handle.promise;
+            } catch (e) {
+                const err = fromNative(e, stack);
+                if (err.code === ErrorCode.ABORTED) {
+                    if (this.#disposed) throw new DisposedError(this.#what);
+                    throw new GenerationAbortedError(partial, opts.signal?.reason);
+                }
+                throw err;
+            } finally {
+                opts.signal?.removeEventListener('abort', onAbort);
+                this.#active = null;
+            }
+            return { text: r.text, tokens: Array.from(r.tokens), finishReason: r.finishReason, stats: { ...r.stats } };
+        } finally {
+            release();
+        }
+    }
+
+    /** Ends any in-flight generation, waits for it, then frees the contexts. Idempotent. */
+    async dispose(free: () => void): Promise<void> {
+        if (this.#disposed) return;
+        this.#disposed = true;
+        const active = this.#active;
+        if (active) {
+            active.cancel();
+            await active.settled;
+        }
+        try {
+            this.#expert.dispose();
+            this.#amateur?.dispose();
+            free();
+        } catch (e) {
+            throw e instanceof LlamaDuetError ? e : fromNative(e);
+        }
+    }
+
+    /** @internal test hook: logits after `tokens` via a separate single-token evaluation path. */
+    evalLogits(tokens: readonly number[] | Int32Array, keep: boolean): Float32Array {
+        this.assertAlive();
+        return this.#expert._evalLogits(this.#checkTokens('tokens', tokens), keep);
+    }
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+/** The `llama-duet` command line: demo, make-pair, generate. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { LlamaDuetError } from './errors.js';
+import { loadModel, loadPair } from './models.js';
+import { strategies, type GenerateOptions } from './options.js';
+import { packageRoot } from './paths.js';
+import { makePair, shapes, type ShapeName } from './synthetic.js';
+
+const help = `llama-duet — expert/amateur GGUF decoding for Node.js
+
+Usage:
+  llama-duet demo [--out DIR] [--max-tokens N]
+      Makes the small synthetic pair (models/tiny) if absent, then prints a greedy and a sampled
+      generation with their stats.
+  llama-duet make-pair --shape tiny|tinyllama --out DIR [--epsilon E] [--amateur-layers K]
+                       [--seed S] [--vocab PATH | --tiny-vocab N]
+      Writes DIR/expert.gguf and DIR/amateur.gguf: a random-weight llama expert and an amateur made
+      of its first K layers (same embeddings and head). Deterministic for a seed.
+  llama-duet generate --expert A.gguf [--amateur B.gguf] --prompt TEXT [--strategy ${strategies.join('|')}]
+                      [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]
+                      [--seed S] [--stop STR] [--threads N] [--context-size N]
+      Streams a generation to stdout and prints its stats to stderr.
+  llama-duet --help
+
+Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stderr.
+`;
+
+function num(v: string | undefined, name: string): number | undefined {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`--${name} expects a number, got ${v}`);
+    return n;
+}
+
+function printStats(stats: object): void {
+    const rows = Object.entries(stats).map(([k, v]) => `  ${k.padEnd(16)} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v)}`);
+    console.log(rows.join('\n'));
+}
+
+async function demo(args: string[]): Promise<void> {
+    const { values } = parseArgs({ args, options: { out: { type: 'string' }, 'max-tokens': { type: 'string' } } });
+    const dir = values.out ?? join(packageRoot(), 'models', 'tiny');
+    const maxTokens = num(values['max-tokens'], 'max-tokens') ?? 48;
+    if (!existsSync(join(dir, 'expert.gguf')) || !existsSync(join(dir, 'amateur.gguf'))) {
+        console.log(`Making the synthetic 'tiny' pair in ${dir} ...`);
+        const t0 = performance.now();
+        await makePair({ out: dir, shape: 'tiny' });
+        console.log(`  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    await using pair = await loadPair({ expert: join(dir, 'expert.gguf'), amateur: join(dir, 'amateur.gguf'), contextSize: 1024 });
+    console.log(`expert:  ${pair.expert.description} (${pair.expert.nLayer} layers, vocab ${pair.expert.nVocab})`);
+    console.log(`amateur: ${pair.amateur.description} (${pair.amateur.nLayer} layers)`);
+    const prompt = 'The quick brown fox';
+    console.log('(random weights: the text is noise; the numbers are the point)');
+    for (const options of [{ strategy: 'greedy' }, { strategy: 'sample', temperature: 0.8, topP: 0.95, seed: 42 }] as GenerateOptions[]) {
+        console.log(`\n=== ${JSON.stringify(options)} ===`);
+        process.stdout.write(prompt);
+        const s = pair.stream(prompt, { ...options, maxTokens });
+        for await (const chunk of s) process.stdout.write(chunk.text);
+        const r = await s.result;
+        console.log(`\n-- finishReason: ${r.finishReason}`);
+        printStats(r.stats);
+    }
+}
+
+async function makePairCmd(args: string[]): Promise<void> {
+    const { values } = parseArgs({
+        args,
+        options: {
+            shape: { type: 'string', default: 'tiny' },
+            out: { type: 'string' },
+            epsilon: { type: 'string' },
+            'amateur-layers': { type: 'string' },
+            seed: { type: 'string' },
+            vocab: { type: 'string' },
+            'tiny-vocab': { type: 'string' },
+        },
+    });
+    if (!values.out) throw new Error('make-pair needs --out DIR');
+    if (!(values.shape! in shapes)) throw new Error(`--shape must be one of ${Object.keys(shapes).join(', ')}`);
+    const t0 = performance.now();
+    const tinyVocab = num(values['tiny-vocab'], 'tiny-vocab');
+    const files = await makePair({
+        out: values.out,
+        shape: values.shape as ShapeName,
+        ...(values.epsilon !== undefined ? { epsilon: num(values.epsilon, 'epsilon')! } : {}),
+        ...(values['amateur-layers'] !== undefined ? { amateurLayers: num(values['amateur-layers'], 'amateur-layers')! } : {}),
+        ...(values.seed !== undefined ? { seed: num(values.seed, 'seed')! } : {}),
+        ...(tinyVocab !== undefined ? { vocab: { tiny: tinyVocab } } : values.vocab !== undefined ? { vocab: values.vocab } : {}),
+    });
+    console.log(`expert:  ${files.expert} (${(files.expertBytes / 2 ** 20).toFixed(1)} MiB)`);
+    console.log(`amateur: ${files.amateur} (${(files.amateurBytes / 2 ** 20).toFixed(1)} MiB)`);
+    console.log(`vocab:   ${files.nVocab} tokens; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+async function generateCmd(args: string[]): Promise<void> {
+    const { values } = parseArgs({
+        args,
+        options: {
+            expert: { type: 'string' },
+            amateur: { type: 'string' },
+            prompt: { type: 'string' },
+            strategy: { type: 'string', default: 'greedy' },
+            'max-tokens': { type: 'string' },
+            temperature: { type: 'string' },
+            'top-k': { type: 'string' },
+            'top-p': { type: 'string' },
+            'min-p': { type: 'string' },
+            seed: { type: 'string' },
+            stop: { type: 'string', multiple: true },
+            threads: { type: 'string' },
+            'context-size': { type: 'string' },
+        },
+    });
+    if (!values.expert || values.prompt === undefined) throw new Error('generate needs --expert and --prompt');
+    const load = {
+        ...(values.threads !== undefined ? { threads: num(values.threads, 'threads')! } : {}),
+        ...(values['context-size'] !== undefined ? { contextSize: num(values['context-size'], 'context-size')! } : {}),
+    };
+    const target = values.amateur ? await loadPair({ expert: values.expert, amateur: values.amateur, ...load }) : await loadModel(values.expert, load);
+    try {
+        const opts: Record<string, unknown> = { strategy: values.strategy };
+        const set = (k: string, v: string | undefined) => v !== undefined && (opts[k] = num(v, k));
+        set('maxTokens', values['max-tokens']);
+        set('temperature', values.temperature);
+        set('topK', values['top-k']);
+        set('topP', values['top-p']);
+        set('minP', values['min-p']);
+        set('seed', values.seed);
+        if (values.stop) opts['stop'] = values.stop;
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        const s = target.stream(values.prompt, { ...(opts as GenerateOptions), signal: ac.signal });
+        for await (const chunk of s) process.stdout.write(chunk.text);
+        const r = await s.result;
+        process.stdout.write('\n');
+        console.error(`finishReason: ${r.finishReason}`);
+        console.error(JSON.stringify(r.stats, null, 2));
+    } finally {
+        await target.dispose();
+    }
+}
+
+async function main(argv: string[]): Promise<number> {
+    const [cmd, ...rest] = argv;
+    switch (cmd) {
+        case 'demo':
+            await demo(rest);
+            return 0;
+        case 'make-pair':
+            await makePairCmd(rest);
+            return 0;
+        case 'generate':
+            await generateCmd(rest);
+            return 0;
+        case undefined:
+        case '-h':
+        case '--help':
+        case 'help':
+            process.stdout.write(help);
+            return 0;
+        default:
+            process.stderr.write(`Unknown command '${cmd}'.\n\n${help}`);
+            return 2;
+    }
+}
+
+main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+        if (err instanceof LlamaDuetError) console.error(`${err.name} [${err.code}]: ${err.message}`);
+        else console.error(err instanceof Error ? err.message : err);
+        process.exitCode = 1;
+    },
+);

@@ -1,0 +1,19 @@
+/** llama-duet: expert/amateur GGUF pairs for Node.js. Public exports only. */
+export { loadModel, loadPair, LlamaModel, ModelPair } from './models.js';
+export type { ModelInfo, PairOptions } from './models.js';
+export type { GenerateOptions, LoadOptions, Strategy } from './options.js';
+export { generateDefaults, loadDefaults, strategies } from './options.js';
+export type { FinishReason, GenerationChunk, GenerationResult, GenerationStats, GenerationStream, Prompt } from './Decoder.js';
+export { makePair, shapes } from './synthetic.js';
+export type { MakePairOptions, PairFiles, ShapeName } from './synthetic.js';
+export {
+    DisposedError,
+    ErrorCode,
+    GenerationAbortedError,
+    IncompatibleModelsError,
+    InvalidArgumentError,
+    LlamaDuetError,
+    ModelLoadError,
+    NativeError,
+} from './errors.js';
+export type { PartialGeneration } from './errors.js';

@@ -1,0 +1,253 @@
+/**
+ * `loadModel()` → LlamaModel (one GGUF, greedy/sample) and `loadPair()` → ModelPair (expert +
+ * amateur of the same vocabulary). Loading runs off the JS thread (mmap), reports progress and
+ * honours an AbortSignal; every failure is a typed error.
+ */
+import { DisposedError, ErrorCode, fromNative, IncompatibleModelsError, InvalidArgumentError, NativeError } from './errors.js';
+import { Decoder, type GenerationResult, type GenerationStream, type Prompt } from './Decoder.js';
+import { addon, type NativeContext, type NativeModel, type NativeModelInfo } from './native.js';
+import { resolveLoadOptions, type GenerateOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
+import * as is from './validation/is.js';
+
+/** Facts about a loaded model. */
+export interface ModelInfo {
+    path: string;
+    description: string;
+    architecture: string;
+    nVocab: number;
+    nCtxTrain: number;
+    nEmbd: number;
+    nLayer: number;
+    nHead: number;
+    nHeadKv: number;
+    sizeBytes: number;
+    nParams: number;
+    bos: number;
+    eos: number;
+}
+
+function toInfo(path: string, n: NativeModelInfo): ModelInfo {
+    return {
+        path,
+        description: n.description,
+        architecture: n.architecture,
+        nVocab: n.nVocab,
+        nCtxTrain: n.nCtxTrain,
+        nEmbd: n.nEmbd,
+        nLayer: n.nLayer,
+        nHead: n.nHead,
+        nHeadKv: n.nHeadKv,
+        sizeBytes: n.sizeBytes,
+        nParams: n.nParams,
+        bos: n.bos,
+        eos: n.eos,
+    };
+}
+
+async function loadNative(path: string, opts: ResolvedLoadOptions, onProgress?: (f: number) => void): Promise<NativeModel> {
+    const stack = new Error().stack;
+    if (opts.signal?.aborted) throw new NativeError(ErrorCode.ABORTED, 'model load aborted');
+    let handle: ReturnType<ReturnType<typeof addon>['loadModel']>;
+    try {
+        handle = addon().loadModel(path, { gpuLayers: opts.gpuLayers, useMmap: opts.useMmap }, onProgress);
+    } catch (e) {
+        throw fromNative(e, stack, path);
+    }
+    const onAbort = () => handle.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+        return await handle.promise;
+    } catch (e) {
+        throw fromNative(e, stack, path);
+    } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+    }
+}
+
+function createContext(model: NativeModel, opts: ResolvedLoadOptions): NativeContext {
+    try {
+        return new (addon().Context)(model, {
+            contextSize: opts.contextSize,
+            batchSize: opts.batchSize,
+            sequences: opts.sequences,
+            threads: opts.threads,
+            flashAttention: opts.flashAttention === 'auto' ? -1 : opts.flashAttention === 'on' ? 1 : 0,
+        });
+    } catch (e) {
+        throw fromNative(e);
+    }
+}
+
+/** A single GGUF model with its context: plain `greedy` / `sample` generation. */
+export class LlamaModel {
+    readonly info: ModelInfo;
+    readonly #native: NativeModel;
+    readonly #decoder: Decoder;
+
+    /** @internal use loadModel() */
+    constructor(info: ModelInfo, native: NativeModel, decoder: Decoder) {
+        this.info = info;
+        this.#native = native;
+        this.#decoder = decoder;
+    }
+
+    get disposed(): boolean {
+        return this.#decoder.disposed;
+    }
+
+    /** Text → token ids (BOS added when the model asks for it, unless `addSpecial` is false). */
+    tokenize(text: string, options: { addSpecial?: boolean; parseSpecial?: boolean } = {}): number[] {
+        return this.#decoder.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false);
+    }
+
+    /** Token ids → text. */
+    detokenize(tokens: readonly number[] | Int32Array, options: { renderSpecial?: boolean } = {}): string {
+        return this.#decoder.detokenize(tokens, options.renderSpecial ?? false);
+    }
+
+    /** Generates a continuation of `prompt` (text, or token ids). Calls on one model are queued. */
+    generate(prompt: Prompt, options?: GenerateOptions): Promise<GenerationResult> {
+        return this.#decoder.generate(prompt, options);
+    }
+
+    /** Like generate(), as an async iterator of `{ text, tokens }` chunks; `.result` gives the final result. */
+    stream(prompt: Prompt, options?: GenerateOptions): GenerationStream {
+        return this.#decoder.stream(prompt, options);
+    }
+
+    /** Ends any running generation (it rejects with DisposedError) and frees native memory. */
+    dispose(): Promise<void> {
+        return this.#decoder.dispose(() => this.#native.dispose());
+    }
+
+    [Symbol.asyncDispose](): Promise<void> {
+        return this.dispose();
+    }
+
+    /** @internal */
+    get _decoder(): Decoder {
+        return this.#decoder;
+    }
+}
+
+/**
+ * Loads a GGUF model and creates its context.
+ * @throws {InvalidArgumentError} bad options
+ * @throws {ModelLoadError} codes ERR_LLAMA_DUET_MODEL_NOT_FOUND, _NOT_GGUF, _CORRUPT_GGUF, _UNSUPPORTED_ARCHITECTURE, _MODEL_LOAD_FAILED
+ */
+export async function loadModel(path: string, options?: LoadOptions): Promise<LlamaModel> {
+    is.string('path', path, { nonEmpty: true });
+    const opts = resolveLoadOptions('loadModel()', options);
+    const native = await loadNative(path, opts, opts.onProgress);
+    try {
+        const info = toInfo(path, native.info());
+        const ctx = createContext(native, opts);
+        return new LlamaModel(info, native, new Decoder('model', native, ctx, null));
+    } catch (e) {
+        native.dispose();
+        throw e;
+    }
+}
+
+/** Options of `loadPair()`: the two paths plus the load options shared by both models. */
+export interface PairOptions extends LoadOptions {
+    /** Path of the expert (target, large) GGUF. */
+    expert: string;
+    /** Path of the amateur (draft, small) GGUF; same vocabulary as the expert. */
+    amateur: string;
+}
+
+/** An expert/amateur pair with one context each. Strategies that use the amateur join in later releases. */
+export class ModelPair {
+    readonly expert: ModelInfo;
+    readonly amateur: ModelInfo;
+    readonly #natives: [NativeModel, NativeModel];
+    readonly #decoder: Decoder;
+
+    /** @internal use loadPair() */
+    constructor(expert: ModelInfo, amateur: ModelInfo, natives: [NativeModel, NativeModel], decoder: Decoder) {
+        this.expert = expert;
+        this.amateur = amateur;
+        this.#natives = natives;
+        this.#decoder = decoder;
+    }
+
+    get disposed(): boolean {
+        return this.#decoder.disposed;
+    }
+
+    tokenize(text: string, options: { addSpecial?: boolean; parseSpecial?: boolean } = {}): number[] {
+        return this.#decoder.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false);
+    }
+
+    detokenize(tokens: readonly number[] | Int32Array, options: { renderSpecial?: boolean } = {}): string {
+        return this.#decoder.detokenize(tokens, options.renderSpecial ?? false);
+    }
+
+    generate(prompt: Prompt, options?: GenerateOptions): Promise<GenerationResult> {
+        return this.#decoder.generate(prompt, options);
+    }
+
+    stream(prompt: Prompt, options?: GenerateOptions): GenerationStream {
+        return this.#decoder.stream(prompt, options);
+    }
+
+    dispose(): Promise<void> {
+        return this.#decoder.dispose(() => {
+            this.#natives[0].dispose();
+            this.#natives[1].dispose();
+        });
+    }
+
+    [Symbol.asyncDispose](): Promise<void> {
+        return this.dispose();
+    }
+
+    /** @internal */
+    get _decoder(): Decoder {
+        return this.#decoder;
+    }
+}
+
+/**
+ * Loads an expert/amateur pair (both off the JS thread, in parallel) and checks that their
+ * vocabularies are compatible: same type, same BOS/EOS, sizes within 128, identical token text.
+ * @throws {IncompatibleModelsError} vocabularies differ
+ */
+export async function loadPair(options: PairOptions): Promise<ModelPair> {
+    const o = is.options('loadPair() options', options);
+    const expertPath = is.string('expert', o['expert'], { nonEmpty: true });
+    const amateurPath = is.string('amateur', o['amateur'], { nonEmpty: true });
+    const opts = resolveLoadOptions('loadPair()', o, ['expert', 'amateur']);
+    const progress = [0, 0];
+    const report = (i: number) => (f: number) => {
+        progress[i] = f;
+        opts.onProgress?.((progress[0]! + progress[1]!) / 2);
+    };
+    const settled = await Promise.allSettled([loadNative(expertPath, opts, report(0)), loadNative(amateurPath, opts, report(1))]);
+    const loaded = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+        for (const m of loaded) m.dispose();
+        throw failed.reason;
+    }
+    const [expert, amateur] = loaded as [NativeModel, NativeModel];
+    const contexts: NativeContext[] = [];
+    try {
+        const reason = addon().checkCompatibility(expert, amateur);
+        if (reason !== null) throw new IncompatibleModelsError(reason);
+        contexts.push(createContext(expert, opts));
+        contexts.push(createContext(amateur, opts));
+        return new ModelPair(
+            toInfo(expertPath, expert.info()),
+            toInfo(amateurPath, amateur.info()),
+            [expert, amateur],
+            new Decoder('model pair', expert, contexts[0]!, contexts[1]!),
+        );
+    } catch (e) {
+        for (const c of contexts) c.dispose();
+        expert.dispose();
+        amateur.dispose();
+        throw e instanceof IncompatibleModelsError || e instanceof InvalidArgumentError || e instanceof DisposedError ? e : fromNative(e);
+    }
+}

@@ -1,0 +1,122 @@
+/**
+ * The typed contract of the native addon (style anchor: node-llama-cpp AddonTypes.ts). Nothing
+ * else imports the raw addon; wrappers import these types and `addon` from here.
+ * @internal
+ */
+import { loadAddon } from './binding.js';
+
+/** A token id of a model's vocabulary. */
+export type Token = number & { readonly __token: never };
+
+export interface NativeModelInfo {
+    description: string;
+    architecture: string;
+    nVocab: number;
+    nCtxTrain: number;
+    nEmbd: number;
+    nLayer: number;
+    nHead: number;
+    nHeadKv: number;
+    sizeBytes: number;
+    nParams: number;
+    bos: number;
+    eos: number;
+    addBos: boolean;
+    vocabType: number;
+}
+
+export interface NativeModel {
+    tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+    detokenize(tokens: Int32Array, renderSpecial: boolean): string;
+    info(): NativeModelInfo;
+    dispose(): void;
+}
+
+export interface NativeContextOptions {
+    contextSize: number;
+    batchSize: number;
+    sequences: number;
+    threads: number;
+    /** -1 auto, 0 off, 1 on */
+    flashAttention: number;
+}
+
+export interface NativeGenerateOptions {
+    strategy: 'greedy' | 'sample';
+    prompt: Int32Array;
+    maxTokens: number;
+    temperature?: number;
+    topK?: number;
+    topP?: number;
+    minP?: number;
+    seed: number;
+    stop?: string[];
+}
+
+export interface NativeStats {
+    promptTokens: number;
+    generatedTokens: number;
+    expertPasses: number;
+    amateurPasses: number;
+    promptMs: number;
+    generationMs: number;
+    wallMs: number;
+    tokensPerSecond: number;
+    seed: number;
+}
+
+export interface NativeGenerateResult {
+    tokens: Int32Array;
+    text: string;
+    finishReason: 'eos' | 'length' | 'stop' | 'context';
+    stats: NativeStats;
+}
+
+export interface NativeContext {
+    generate(
+        options: NativeGenerateOptions,
+        amateur: NativeContext | null,
+        onChunk: ((text: string, tokens: Int32Array) => void) | null,
+    ): { promise: Promise<NativeGenerateResult>; cancel(): void };
+    info(): { contextSize: number; batchSize: number; sequences: number; busy: boolean };
+    dispose(): void;
+    _evalLogits(tokens: Int32Array, keep: boolean): Float32Array;
+}
+
+export interface NativeMakePairOptions {
+    outDir: string;
+    nLayer: number;
+    nEmbd: number;
+    nFf: number;
+    nHead: number;
+    nHeadKv: number;
+    nCtxTrain: number;
+    amateurLayers: number;
+    epsilon: number;
+    outScale: number;
+    seed: number;
+    weightType: 'f32' | 'f16' | 'q8_0';
+    vocabPath?: string;
+    tinyNormalTokens?: number;
+}
+
+export interface NativeAddon {
+    Model: new (...args: never[]) => NativeModel;
+    Context: new (model: NativeModel, options: NativeContextOptions) => NativeContext;
+    loadModel(
+        path: string,
+        options: { gpuLayers?: number; useMmap?: boolean },
+        onProgress?: (fraction: number) => void,
+    ): { promise: Promise<NativeModel>; abort(): void };
+    checkCompatibility(expert: NativeModel, amateur: NativeModel): string | null;
+    makePair(options: NativeMakePairOptions): Promise<{ expert: string; amateur: string; nVocab: number; expertBytes: number; amateurBytes: number }>;
+    systemInfo(): { llamaSystemInfo: string; maxSequences: number; supportsGpuOffload: boolean };
+}
+
+let cached: NativeAddon | undefined;
+
+/** The loaded addon (loaded on first use). */
+export function addon(): NativeAddon {
+    cached ??= loadAddon() as NativeAddon;
+    return cached;
+}
