@@ -78,6 +78,11 @@ export class Decoder {
         return this.#disposed;
     }
 
+    /** The context window in tokens, as llama.cpp allocated it (it may pad the requested size). */
+    get contextSize(): number {
+        return this.#contextSize;
+    }
+
     assertAlive(): void {
         if (this.#disposed) throw new DisposedError(this.#what);
     }

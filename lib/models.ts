@@ -95,6 +95,11 @@ export class LlamaModel {
         return this.#decoder.disposed;
     }
 
+    /** The context window in tokens as allocated (llama.cpp may pad the requested `contextSize`). */
+    get contextSize(): number {
+        return this.#decoder.contextSize;
+    }
+
     /** Text → token ids (BOS added when the model asks for it, unless `addSpecial` is false). */
     tokenize(text: string, options: { addSpecial?: boolean; parseSpecial?: boolean } = {}): number[] {
         return this.#decoder.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false);
@@ -174,6 +179,11 @@ export class ModelPair {
 
     get disposed(): boolean {
         return this.#decoder.disposed;
+    }
+
+    /** The context window in tokens as allocated (llama.cpp may pad the requested `contextSize`). */
+    get contextSize(): number {
+        return this.#decoder.contextSize;
     }
 
     tokenize(text: string, options: { addSpecial?: boolean; parseSpecial?: boolean } = {}): number[] {

@@ -17,9 +17,7 @@ void callback(ggml_log_level level, const char * text, void *) {
     if (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN) {
         std::string line(text);
         while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
-        if (!line.empty()) {
-            if (level == GGML_LOG_LEVEL_ERROR || last_error.empty()) last_error = line;
-        }
+        if (!line.empty() && last_error.size() < 4096) last_error += (last_error.empty() ? "" : "; ") + line;
     }
     if ((int) level >= threshold || (level == GGML_LOG_LEVEL_CONT && threshold <= GGML_LOG_LEVEL_INFO)) {
         fputs(text, stderr);

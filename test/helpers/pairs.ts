@@ -1,0 +1,27 @@
+/** Synthetic pairs for the model tests, written once per machine into the OS temp dir. */
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makePair, type MakePairOptions } from '../../lib/index.js';
+
+export interface PairPaths {
+    expert: string;
+    amateur: string;
+}
+
+export async function syntheticPair(name: string, options: Omit<MakePairOptions, 'out'> = {}): Promise<PairPaths> {
+    const out = join(tmpdir(), 'llama-duet-test', `v1-${name}`);
+    const expert = join(out, 'expert.gguf');
+    const amateur = join(out, 'amateur.gguf');
+    if (!existsSync(expert) || !existsSync(amateur)) await makePair({ out, ...options });
+    return { expert, amateur };
+}
+
+/** The default test pair: tiny shape, llama SPM vocabulary (32000 tokens), f32. */
+export const tinyPair = () => syntheticPair('tiny', { shape: 'tiny', seed: 1 });
+
+export function argmax(row: Float32Array): number {
+    let best = 0;
+    for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+    return best;
+}
