@@ -10,8 +10,9 @@
 //   LLAMA_DUET_PORTABLE=1              GGML_NATIVE=OFF (prebuilds; runs on any x86-64 CPU)
 //   LLAMA_DUET_BENCH_TOOLS=1           also build llama.cpp's llama-bench and llama-speculative-simple
 //   LLAMA_DUET_JOBS=N                  parallel compile jobs (default: available cores)
+//   LLAMA_DUET_FORCE_BUILD=1           build even when prebuilds/<platform>-<arch> has a binary
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -20,13 +21,23 @@ import { ensureLlamaCpp } from './llama-source.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(join(root, 'package.json'));
-const outDir = resolve(process.argv[2] ?? join(root, 'build', 'Release'));
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const outDir = resolve(positional[0] ?? join(root, 'build', 'Release'));
+const fromGyp = process.argv.includes('--from-gyp');
 
 const flag = (name) => process.env[name] === '1' || process.env[name] === 'ON' || process.env[name] === 'true';
 const cuda = flag('LLAMA_DUET_CUDA');
 const portable = flag('LLAMA_DUET_PORTABLE');
 const benchTools = flag('LLAMA_DUET_BENCH_TOOLS');
 const jobs = Number(process.env.LLAMA_DUET_JOBS) || availableParallelism();
+
+// Through node-gyp (npm install): a prebuild for this platform wins unless a build is forced.
+const forced = flag('npm_config_force_build') || flag('LLAMA_DUET_FORCE_BUILD') || process.env.npm_lifecycle_event === 'prebuild';
+const prebuildDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+if (fromGyp && !forced && existsSync(prebuildDir) && readdirSync(prebuildDir).some((f) => f.endsWith('.node'))) {
+  console.log(`[llama-duet] prebuild found in ${prebuildDir}; skipping the source build (set LLAMA_DUET_FORCE_BUILD=1 to build)`);
+  process.exit(0);
+}
 
 const llamaDir = process.env.LLAMA_CPP_DIR ? resolve(process.env.LLAMA_CPP_DIR) : ensureLlamaCpp(root);
 const variant = `${cuda ? 'cuda' : 'cpu'}${portable ? '-portable' : ''}`;
