@@ -7,7 +7,7 @@
 import { DisposedError, fromNative, GenerationAbortedError, InvalidArgumentError, LlamaDuetError, ErrorCode } from './errors.js';
 import type { NativeContext, NativeGenerateResult, NativeModel } from './native.js';
 import type { GenerateOptions, ResolvedGenerateOptions } from './options.js';
-import { resolveGenerateOptions } from './options.js';
+import { pairStrategies, resolveGenerateOptions } from './options.js';
 
 /** Why a generation ended. */
 export type FinishReason = 'eos' | 'length' | 'stop' | 'context';
@@ -30,8 +30,24 @@ export interface GenerationStats {
     wallMs: number;
     /** generatedTokens / generationMs. */
     tokensPerSecond: number;
-    /** The RNG seed used (random when not given). */
+    /** The RNG seed used (random when not given; 0 for greedy runs). */
     seed: number;
+    /** `'speculative'`: draft tokens proposed by the amateur. */
+    draftedTokens?: number;
+    /** `'speculative'`: draft tokens the expert accepted. */
+    acceptedTokens?: number;
+    /** `'speculative'`: acceptedTokens / draftedTokens. */
+    acceptanceRate?: number;
+    /** `'speculative'`: expert verification passes (rounds). */
+    verifyPasses?: number;
+    /** `'speculative'`: generated tokens per verification pass (accepted drafts + the correction/bonus). */
+    meanAcceptedLength?: number;
+    /** `'speculative'`: acceptance rate of the drafts at depth 1..γ. */
+    acceptanceByDepth?: number[];
+    /** `'speculative'`: time the amateur spent drafting. */
+    draftMs?: number;
+    /** `'speculative'`: time the expert spent verifying. */
+    verifyMs?: number;
 }
 
 export interface GenerationResult {
@@ -180,6 +196,9 @@ export class Decoder {
         const stack = new Error().stack;
         this.assertAlive();
         const opts: ResolvedGenerateOptions = resolveGenerateOptions(rawOptions);
+        if (!this.#amateur && pairStrategies.includes(opts.strategy)) {
+            throw new InvalidArgumentError(`Strategy '${opts.strategy}' needs an expert/amateur pair: load one with loadPair()`);
+        }
         const tokens = this.#promptTokens(prompt);
         const partial = { text: '', tokens: [] as number[] };
         if (opts.signal?.aborted) throw new GenerationAbortedError(partial, opts.signal.reason);
@@ -200,7 +219,8 @@ export class Decoder {
                         strategy: opts.strategy,
                         prompt: tokens,
                         maxTokens: opts.maxTokens,
-                        ...(opts.strategy === 'sample' ? { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP } : {}),
+                        ...(opts.strategy !== 'greedy' ? { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP } : {}),
+                        ...(opts.strategy === 'speculative' ? { draftTokens: opts.draftTokens } : {}),
                         seed: opts.seed,
                         stop: opts.stop,
                     },

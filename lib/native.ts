@@ -42,8 +42,9 @@ export interface NativeContextOptions {
 }
 
 export interface NativeGenerateOptions {
-    strategy: 'greedy' | 'sample';
+    strategy: 'greedy' | 'sample' | 'speculative';
     prompt: Int32Array;
+    draftTokens?: number;
     maxTokens: number;
     temperature?: number;
     topK?: number;
@@ -63,6 +64,14 @@ export interface NativeStats {
     wallMs: number;
     tokensPerSecond: number;
     seed: number;
+    draftedTokens?: number;
+    acceptedTokens?: number;
+    acceptanceRate?: number;
+    verifyPasses?: number;
+    meanAcceptedLength?: number;
+    acceptanceByDepth?: number[];
+    draftMs?: number;
+    verifyMs?: number;
 }
 
 export interface NativeGenerateResult {

@@ -67,17 +67,26 @@ export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readon
     };
 }
 
-/** Decoding strategies available on a model alone and on a pair. */
-export type Strategy = 'greedy' | 'sample';
-export const strategies: readonly Strategy[] = ['greedy', 'sample'];
+/** Decoding strategies: `greedy` and `sample` use the expert alone; `speculative` needs a pair. */
+export type Strategy = 'greedy' | 'sample' | 'speculative';
+export const strategies: readonly Strategy[] = ['greedy', 'sample', 'speculative'];
+/** Strategies that need the amateur (a ModelPair). */
+export const pairStrategies: readonly Strategy[] = ['speculative'];
 
 /** Options of `generate()` / `stream()`. */
 export interface GenerateOptions {
-    /** `'greedy'` (argmax) or `'sample'`. Defaults to `'greedy'`. */
+    /**
+     * `'greedy'` (argmax of the expert), `'sample'` (one draw from the warped expert distribution) or
+     * `'speculative'` (pairs only: the amateur drafts `draftTokens`, the expert verifies them in one pass;
+     * lossless: greedy output equals `'greedy'`, sampled output follows `'sample'`'s distribution).
+     * Defaults to `'greedy'`.
+     */
     strategy?: Strategy;
+    /** Draft length γ of `'speculative'` (1–64). Defaults to `4`. */
+    draftTokens?: number;
     /** Maximum number of new tokens. Defaults to `128`. */
     maxTokens?: number;
-    /** Sampling temperature (> 0; `'sample'` only). Defaults to `0.8`. */
+    /** Sampling temperature: > 0 for `'sample'` (defaults to `0.8`); ≥ 0 for `'speculative'` (defaults to `0`, greedy). */
     temperature?: number;
     /** Keep the k most probable tokens (0 = off; `'sample'` only). Defaults to `0`. */
     topK?: number;
@@ -95,6 +104,7 @@ export interface GenerateOptions {
 
 export interface ResolvedGenerateOptions {
     strategy: Strategy;
+    draftTokens: number;
     maxTokens: number;
     temperature: number;
     topK: number;
@@ -108,6 +118,7 @@ export interface ResolvedGenerateOptions {
 export const generateDefaults = {
     strategy: 'greedy',
     maxTokens: 128,
+    draftTokens: 4,
     temperature: 0.8,
     topK: 0,
     topP: 1,
@@ -115,7 +126,7 @@ export const generateDefaults = {
 } as const;
 
 const samplingKeys = ['temperature', 'topK', 'topP', 'minP', 'seed'] as const;
-const generateKeys = ['strategy', 'maxTokens', 'stop', 'signal', ...samplingKeys] as const;
+const generateKeys = ['strategy', 'maxTokens', 'stop', 'signal', 'draftTokens', ...samplingKeys] as const;
 
 export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
     const o = is.options('generate options', raw);
@@ -126,6 +137,15 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
             if (o[k] !== undefined) throw new InvalidArgumentError(`Option "${k}" does not apply to strategy 'greedy' (use strategy 'sample')`);
         }
     }
+    if (strategy !== 'speculative' && o['draftTokens'] !== undefined) {
+        throw new InvalidArgumentError(`Option "draftTokens" does not apply to strategy '${strategy}' (use strategy 'speculative')`);
+    }
+    const temperature =
+        o['temperature'] === undefined
+            ? strategy === 'speculative' ? 0 : generateDefaults.temperature
+            : strategy === 'speculative'
+              ? is.number('temperature', o['temperature'], 0, 1e6)
+              : is.number('temperature', o['temperature'], 0, 1e6, { exclusiveMin: true });
     let stop: string[] = [];
     if (o['stop'] !== undefined) {
         const s = o['stop'];
@@ -136,11 +156,12 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
     return {
         strategy,
         maxTokens: o['maxTokens'] === undefined ? generateDefaults.maxTokens : is.integer('maxTokens', o['maxTokens'], 0, 16_777_216),
-        temperature: o['temperature'] === undefined ? generateDefaults.temperature : is.number('temperature', o['temperature'], 0, 1e6, { exclusiveMin: true }),
+        draftTokens: o['draftTokens'] === undefined ? generateDefaults.draftTokens : is.integer('draftTokens', o['draftTokens'], 1, 64),
+        temperature,
         topK: o['topK'] === undefined ? generateDefaults.topK : is.integer('topK', o['topK'], 0, 1 << 30),
         topP: o['topP'] === undefined ? generateDefaults.topP : is.number('topP', o['topP'], 0, 1, { exclusiveMin: true }),
         minP: o['minP'] === undefined ? generateDefaults.minP : is.number('minP', o['minP'], 0, 1),
-        seed: o['seed'] !== undefined ? is.integer('seed', o['seed'], 0, Number.MAX_SAFE_INTEGER) : strategy === 'greedy' ? 0 : Math.floor(Math.random() * 2 ** 32),
+        seed: o['seed'] !== undefined ? is.integer('seed', o['seed'], 0, Number.MAX_SAFE_INTEGER) : strategy === 'greedy' || temperature === 0 ? 0 : Math.floor(Math.random() * 2 ** 32),
         stop,
         signal: o['signal'] === undefined ? undefined : is.abortSignal('signal', o['signal']),
     };

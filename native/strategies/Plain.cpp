@@ -16,11 +16,11 @@ class Plain final : public Strategy {
         expert_.decode(prompt.data(), (int32_t) prompt.size(), Evaluator::Rows::LAST, logits_);
     }
 
-    void step(std::vector<llama_token> & out) override {
+    void step(std::vector<llama_token> & out, int32_t /*max_new*/) override {
         if (pending_ >= 0) expert_.decode(&pending_, 1, Evaluator::Rows::LAST, logits_);
         const int32_t n_vocab = expert_.n_vocab();
         llama_token   t;
-        if (cfg_.kind == StrategyKind::GREEDY) {
+        if (cfg_.greedy) {
             t = distribution::argmax(logits_.data(), n_vocab);
         } else {
             distribution::warp(logits_.data(), n_vocab, cfg_.sampling, probs_);

@@ -3,7 +3,7 @@
 // A strategy owns the decoding math; the GenerateWorker owns everything user-facing around it:
 // EOS, stop strings, maxTokens, streaming, cancellation and timing. Per round:
 //   begin(prompt)  once: prefill the expert (and the amateur where the strategy uses one)
-//   step(out)      append ≥ 1 new tokens; a strategy may commit several per step (speculative)
+//   step(out, max) append 1..max new tokens; a strategy may commit several per step (speculative)
 //   room()         KV cells a step may use beyond the committed length (the worker stops with
 //                  finishReason "context" instead of overflowing)
 // Tokens past an EOS / stop string / maxTokens inside one step are discarded by the worker; the
@@ -22,7 +22,7 @@ namespace duet {
 
 class Evaluator;
 
-enum class StrategyKind { GREEDY, SAMPLE };
+enum class StrategyKind { GREEDY, SAMPLE, SPECULATIVE };
 
 struct GenerateConfig {
     StrategyKind                    kind = StrategyKind::GREEDY;
@@ -31,19 +31,29 @@ struct GenerateConfig {
     distribution::SamplingParams    sampling;
     uint64_t                        seed = 0;
     std::vector<std::string>        stop;
+    bool                            greedy       = true;  // temperature 0: exact-match paths
+    int32_t                         draft_tokens = 4;     // γ (speculative)
 };
 
 // Counters a strategy fills; the worker adds timing and token counts.
 struct StrategyStats {
     int64_t expert_passes  = 0;
     int64_t amateur_passes = 0;
+    // speculative family
+    int64_t              rounds   = 0;  // verify passes of the expert
+    int64_t              drafted  = 0;
+    int64_t              accepted = 0;
+    std::vector<int64_t> drafted_by_depth;   // [γ] drafts proposed at depth d+1
+    std::vector<int64_t> accepted_by_depth;  // [γ] drafts accepted at depth d+1
+    double               draft_ms  = 0;
+    double               verify_ms = 0;
 };
 
 class Strategy {
   public:
     virtual ~Strategy() = default;
     virtual void    begin(const std::vector<llama_token> & prompt) = 0;
-    virtual void    step(std::vector<llama_token> & out)           = 0;
+    virtual void    step(std::vector<llama_token> & out, int32_t max_new) = 0;
     virtual int32_t room() const                                   = 0;
     virtual int32_t committed() const                              = 0;  // tokens in the expert's sequence after step
     virtual void    stats(StrategyStats & s) const                 = 0;
@@ -51,5 +61,8 @@ class Strategy {
 
 // greedy / sample: the expert alone, one token per step.
 std::unique_ptr<Strategy> make_plain(Evaluator & expert, const GenerateConfig & cfg, Rng & rng);
+
+// speculative: the amateur drafts γ tokens, the expert verifies them in one pass (Leviathan/Chen).
+std::unique_ptr<Strategy> make_speculative(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng);
 
 }  // namespace duet

@@ -29,6 +29,7 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     const std::string kind = args::string(o.Get("strategy"), "strategy");
     if (kind == "greedy") cfg.kind = StrategyKind::GREEDY;
     else if (kind == "sample") cfg.kind = StrategyKind::SAMPLE;
+    else if (kind == "speculative") cfg.kind = StrategyKind::SPECULATIVE;
     else throw DuetError(code::INVALID_ARGUMENT, "unknown strategy '" + kind + "'");
     cfg.prompt = args::tokens(o.Get("prompt"), "prompt", n_vocab);
     if (cfg.prompt.empty()) throw DuetError(code::INVALID_ARGUMENT, "Expected a non-empty prompt");
@@ -39,7 +40,9 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     cfg.sampling.min_p       = (float) args::opt_number(o, "minP", 0.0, 0.0, 1.0);
     cfg.seed                 = (uint64_t) args::opt_integer(o, "seed", 0, 0, (int64_t) 1 << 53);
     if (!o.Get("stop").IsUndefined()) cfg.stop = args::strings(o.Get("stop"), "stop");
-    if (cfg.kind == StrategyKind::SAMPLE && cfg.sampling.temperature <= 0.0f) cfg.kind = StrategyKind::GREEDY;
+    cfg.draft_tokens         = (int32_t) args::opt_integer(o, "draftTokens", 4, 1, 64);
+    cfg.greedy               = cfg.kind == StrategyKind::GREEDY || cfg.sampling.temperature <= 0.0f;
+    if (cfg.kind == StrategyKind::SPECULATIVE && o.Get("temperature").IsUndefined()) cfg.greedy = true;
     return cfg;
 }
 
@@ -93,8 +96,18 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
             throw DuetError(code::CONTEXT_OVERFLOW, "prompt of " + std::to_string(cfg_.prompt.size()) +
                                                         " tokens does not fit contextSize " + std::to_string(expert.n_ctx()));
         }
-        Rng                       rng(cfg_.seed);
-        std::unique_ptr<Strategy> strategy = make_plain(expert, cfg_, rng);
+        Rng                        rng(cfg_.seed);
+        std::unique_ptr<Evaluator> amateur;
+        std::unique_ptr<Strategy>  strategy;
+        if (cfg_.kind == StrategyKind::SPECULATIVE) {
+            if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "strategy 'speculative' needs an amateur (use a ModelPair)");
+            amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0);
+            amateur->reset();
+            if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
+            strategy = make_speculative(expert, *amateur, cfg_, rng);
+        } else {
+            strategy = make_plain(expert, cfg_, rng);
+        }
 
         strategy->begin(cfg_.prompt);
         prompt_ms_           = ms_since(t0);
@@ -111,7 +124,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
                 break;
             }
             step_tokens.clear();
-            strategy->step(step_tokens);
+            strategy->step(step_tokens, cfg_.max_tokens - (int32_t) tokens_.size());
             Chunk chunk;
             for (llama_token t : step_tokens) {
                 if (llama_vocab_is_eog(vocab, t)) {
@@ -177,6 +190,20 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         s.Set("wallMs", wall_ms_);
         s.Set("tokensPerSecond", gen_ms_ > 0 ? tokens_.size() * 1000.0 / gen_ms_ : 0.0);
         s.Set("seed", (double) cfg_.seed);
+        if (cfg_.kind == StrategyKind::SPECULATIVE) {
+            s.Set("draftedTokens", (double) stats_.drafted);
+            s.Set("acceptedTokens", (double) stats_.accepted);
+            s.Set("acceptanceRate", stats_.drafted > 0 ? (double) stats_.accepted / stats_.drafted : 0.0);
+            s.Set("verifyPasses", (double) stats_.rounds);
+            s.Set("meanAcceptedLength", stats_.rounds > 0 ? (double) tokens_.size() / stats_.rounds : 0.0);
+            Napi::Array by_depth = Napi::Array::New(env, stats_.drafted_by_depth.size());
+            for (size_t d = 0; d < stats_.drafted_by_depth.size(); d++) {
+                by_depth.Set(d, stats_.drafted_by_depth[d] > 0 ? (double) stats_.accepted_by_depth[d] / stats_.drafted_by_depth[d] : 0.0);
+            }
+            s.Set("acceptanceByDepth", by_depth);
+            s.Set("draftMs", stats_.draft_ms);
+            s.Set("verifyMs", stats_.verify_ms);
+        }
         r.Set("stats", s);
         deferred_.Resolve(r);
     }
