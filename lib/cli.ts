@@ -13,16 +13,16 @@ const help = `llama-duet — expert/amateur GGUF decoding for Node.js
 
 Usage:
   llama-duet demo [--out DIR] [--max-tokens N]
-      Makes the small synthetic pair (models/tiny) if absent, then prints a greedy and a sampled
-      generation with their stats.
+      Makes the small synthetic pair (models/tiny) if absent, then prints greedy, speculative,
+      sampled and speculative-sampled generations with their stats.
   llama-duet make-pair --shape tiny|tinyllama --out DIR [--epsilon E] [--amateur-layers K]
                        [--seed S] [--vocab PATH | --tiny-vocab N]
       Writes DIR/expert.gguf and DIR/amateur.gguf: a random-weight llama expert and an amateur made
       of its first K layers (same embeddings and head). Deterministic for a seed.
   llama-duet generate --expert A.gguf [--amateur B.gguf] --prompt TEXT [--strategy ${strategies.join('|')}]
-                      [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]
+                      [--max-tokens N] [--draft-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]
                       [--seed S] [--stop STR] [--threads N] [--context-size N]
-      Streams a generation to stdout and prints its stats to stderr.
+      Streams a generation to stdout and prints its stats to stderr ('speculative' needs --amateur).
   llama-duet --help
 
 Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stderr.
@@ -55,7 +55,13 @@ async function demo(args: string[]): Promise<void> {
     console.log(`amateur: ${pair.amateur.description} (${pair.amateur.nLayer} layers)`);
     const prompt = 'The quick brown fox';
     console.log('(random weights: the text is noise; the numbers are the point)');
-    for (const options of [{ strategy: 'greedy' }, { strategy: 'sample', temperature: 0.8, topP: 0.95, seed: 42 }] as GenerateOptions[]) {
+    const runs: GenerateOptions[] = [
+        { strategy: 'greedy' },
+        { strategy: 'speculative', draftTokens: 4 },
+        { strategy: 'sample', temperature: 0.8, topP: 0.95, seed: 42 },
+        { strategy: 'speculative', draftTokens: 4, temperature: 0.8, topP: 0.95, seed: 42 },
+    ];
+    for (const options of runs) {
         console.log(`\n=== ${JSON.stringify(options)} ===`);
         process.stdout.write(prompt);
         const s = pair.stream(prompt, { ...options, maxTokens });
@@ -105,6 +111,7 @@ async function generateCmd(args: string[]): Promise<void> {
             prompt: { type: 'string' },
             strategy: { type: 'string', default: 'greedy' },
             'max-tokens': { type: 'string' },
+            'draft-tokens': { type: 'string' },
             temperature: { type: 'string' },
             'top-k': { type: 'string' },
             'top-p': { type: 'string' },
@@ -125,6 +132,7 @@ async function generateCmd(args: string[]): Promise<void> {
         const opts: Record<string, unknown> = { strategy: values.strategy };
         const set = (k: string, v: string | undefined) => v !== undefined && (opts[k] = num(v, k));
         set('maxTokens', values['max-tokens']);
+        set('draftTokens', values['draft-tokens']);
         set('temperature', values.temperature);
         set('topK', values['top-k']);
         set('topP', values['top-p']);
