@@ -10,38 +10,13 @@ import { resolveLoadOptions, type GenerateOptions, type LoadOptions, type Resolv
 import * as is from './validation/is.js';
 
 /** Facts about a loaded model. */
-export interface ModelInfo {
+export interface ModelInfo extends Omit<NativeModelInfo, 'addBos' | 'vocabType'> {
     path: string;
-    description: string;
-    architecture: string;
-    nVocab: number;
-    nCtxTrain: number;
-    nEmbd: number;
-    nLayer: number;
-    nHead: number;
-    nHeadKv: number;
-    sizeBytes: number;
-    nParams: number;
-    bos: number;
-    eos: number;
 }
 
 function toInfo(path: string, n: NativeModelInfo): ModelInfo {
-    return {
-        path,
-        description: n.description,
-        architecture: n.architecture,
-        nVocab: n.nVocab,
-        nCtxTrain: n.nCtxTrain,
-        nEmbd: n.nEmbd,
-        nLayer: n.nLayer,
-        nHead: n.nHead,
-        nHeadKv: n.nHeadKv,
-        sizeBytes: n.sizeBytes,
-        nParams: n.nParams,
-        bos: n.bos,
-        eos: n.eos,
-    };
+    const { addBos: _addBos, vocabType: _vocabType, ...info } = n;
+    return { path, ...info };
 }
 
 async function loadNative(path: string, opts: ResolvedLoadOptions, onProgress?: (f: number) => void): Promise<NativeModel> {
@@ -78,16 +53,11 @@ function createContext(model: NativeModel, opts: ResolvedLoadOptions): NativeCon
     }
 }
 
-/** A single GGUF model with its context: plain `greedy` / `sample` generation. */
-export class LlamaModel {
-    readonly info: ModelInfo;
-    readonly #native: NativeModel;
+/** What LlamaModel and ModelPair share: a Decoder behind tokenize/generate/stream/dispose. */
+abstract class DecoderHandle {
     readonly #decoder: Decoder;
 
-    /** @internal use loadModel() */
-    constructor(info: ModelInfo, native: NativeModel, decoder: Decoder) {
-        this.info = info;
-        this.#native = native;
+    protected constructor(decoder: Decoder) {
         this.#decoder = decoder;
     }
 
@@ -110,7 +80,7 @@ export class LlamaModel {
         return this.#decoder.detokenize(tokens, options.renderSpecial ?? false);
     }
 
-    /** Generates a continuation of `prompt` (text, or token ids). Calls on one model are queued. */
+    /** Generates a continuation of `prompt` (text, or token ids). Calls on one model/pair are queued. */
     generate(prompt: Prompt, options?: GenerateOptions): Promise<GenerationResult> {
         return this.#decoder.generate(prompt, options);
     }
@@ -122,7 +92,7 @@ export class LlamaModel {
 
     /** Ends any running generation (it rejects with DisposedError) and frees native memory. */
     dispose(): Promise<void> {
-        return this.#decoder.dispose(() => this.#native.dispose());
+        return this.#decoder.dispose(() => this.freeNative());
     }
 
     [Symbol.asyncDispose](): Promise<void> {
@@ -132,6 +102,25 @@ export class LlamaModel {
     /** @internal */
     get _decoder(): Decoder {
         return this.#decoder;
+    }
+
+    protected abstract freeNative(): void;
+}
+
+/** A single GGUF model with its context: plain `greedy` / `sample` generation. */
+export class LlamaModel extends DecoderHandle {
+    readonly info: ModelInfo;
+    readonly #native: NativeModel;
+
+    /** @internal use loadModel() */
+    constructor(info: ModelInfo, native: NativeModel, decoder: Decoder) {
+        super(decoder);
+        this.info = info;
+        this.#native = native;
+    }
+
+    protected freeNative(): void {
+        this.#native.dispose();
     }
 }
 
@@ -162,60 +151,23 @@ export interface PairOptions extends LoadOptions {
     amateur: string;
 }
 
-/** An expert/amateur pair with one context each. Strategies that use the amateur join in later releases. */
-export class ModelPair {
+/** An expert/amateur pair with one context each: every strategy, including `'speculative'`. */
+export class ModelPair extends DecoderHandle {
     readonly expert: ModelInfo;
     readonly amateur: ModelInfo;
     readonly #natives: [NativeModel, NativeModel];
-    readonly #decoder: Decoder;
 
     /** @internal use loadPair() */
     constructor(expert: ModelInfo, amateur: ModelInfo, natives: [NativeModel, NativeModel], decoder: Decoder) {
+        super(decoder);
         this.expert = expert;
         this.amateur = amateur;
         this.#natives = natives;
-        this.#decoder = decoder;
     }
 
-    get disposed(): boolean {
-        return this.#decoder.disposed;
-    }
-
-    /** The context window in tokens as allocated (llama.cpp may pad the requested `contextSize`). */
-    get contextSize(): number {
-        return this.#decoder.contextSize;
-    }
-
-    tokenize(text: string, options: { addSpecial?: boolean; parseSpecial?: boolean } = {}): number[] {
-        return this.#decoder.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false);
-    }
-
-    detokenize(tokens: readonly number[] | Int32Array, options: { renderSpecial?: boolean } = {}): string {
-        return this.#decoder.detokenize(tokens, options.renderSpecial ?? false);
-    }
-
-    generate(prompt: Prompt, options?: GenerateOptions): Promise<GenerationResult> {
-        return this.#decoder.generate(prompt, options);
-    }
-
-    stream(prompt: Prompt, options?: GenerateOptions): GenerationStream {
-        return this.#decoder.stream(prompt, options);
-    }
-
-    dispose(): Promise<void> {
-        return this.#decoder.dispose(() => {
-            this.#natives[0].dispose();
-            this.#natives[1].dispose();
-        });
-    }
-
-    [Symbol.asyncDispose](): Promise<void> {
-        return this.dispose();
-    }
-
-    /** @internal */
-    get _decoder(): Decoder {
-        return this.#decoder;
+    protected freeNative(): void {
+        this.#natives[0].dispose();
+        this.#natives[1].dispose();
     }
 }
 

@@ -4,6 +4,7 @@
  * @internal
  */
 import { loadAddon } from './binding.js';
+import type { GenerationStats } from './Decoder.js';
 
 /** A token id of a model's vocabulary. */
 export type Token = number & { readonly __token: never };
@@ -54,25 +55,8 @@ export interface NativeGenerateOptions {
     stop?: string[];
 }
 
-export interface NativeStats {
-    promptTokens: number;
-    generatedTokens: number;
-    expertPasses: number;
-    amateurPasses: number;
-    promptMs: number;
-    generationMs: number;
-    wallMs: number;
-    tokensPerSecond: number;
-    seed: number;
-    draftedTokens?: number;
-    acceptedTokens?: number;
-    acceptanceRate?: number;
-    verifyPasses?: number;
-    meanAcceptedLength?: number;
-    acceptanceByDepth?: number[];
-    draftMs?: number;
-    verifyMs?: number;
-}
+/** Stats cross the boundary exactly as the public GenerationStats documents them. */
+export type NativeStats = GenerationStats;
 
 export interface NativeGenerateResult {
     tokens: Int32Array;
