@@ -31,7 +31,6 @@ class Plain final : public Strategy {
     }
 
     int32_t room() const override { return pending_ >= 0 ? 1 : 0; }
-    int32_t committed() const override { return expert_.n_past() + (pending_ >= 0 ? 1 : 0); }
     void    stats(StrategyStats & s) const override { s.expert_passes = expert_.passes; }
 
   private:

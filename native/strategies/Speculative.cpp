@@ -46,7 +46,6 @@ class Speculative final : public Strategy {
     }
 
     int32_t room() const override { return 1; }  // γ shrinks to fit; y needs one cell
-    int32_t committed() const override { return expert_.n_past() + 1; }
 
     void step(std::vector<llama_token> & out, int32_t max_new) override {
         // γ for this round: bounded by the budget (the round emits ≤ γ+1 tokens) and by both contexts
@@ -125,8 +124,7 @@ class Speculative final : public Strategy {
 
         // 4. rollback: expert keeps [y, x̃_1..x̃_k]; amateur has [y, x̃_1..x̃_{n−1}] (minus what it never saw)
         expert_.truncate(n0 + 1 + k);
-        const int32_t amateur_has = n_draft == 0 ? 0 : n_draft;  // y + x̃_1..x̃_{n−1} = n_draft cells fed
-        const int32_t a0          = amateur_.n_past() - amateur_has;
+        const int32_t a0 = amateur_.n_past() - n_draft;  // position of y: this round fed y + x̃_1..x̃_{n−1}
         if (n_draft == 0) {
             owed_ = feed;  // nothing was decoded: y is still owed
         } else if (k < n_draft) {

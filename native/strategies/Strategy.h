@@ -55,7 +55,6 @@ class Strategy {
     virtual void    begin(const std::vector<llama_token> & prompt) = 0;
     virtual void    step(std::vector<llama_token> & out, int32_t max_new) = 0;
     virtual int32_t room() const                                   = 0;
-    virtual int32_t committed() const                              = 0;  // tokens in the expert's sequence after step
     virtual void    stats(StrategyStats & s) const                 = 0;
 };
 
