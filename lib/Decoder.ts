@@ -203,13 +203,7 @@ export class Decoder {
         const partial = { text: '', tokens: [] as number[] };
         if (opts.signal?.aborted) throw new GenerationAbortedError(partial, opts.signal.reason);
 
-        // FIFO: wait for earlier generations on this model/pair
-        const previous = this.#queue;
-        let release!: () => void;
-        const mine = new Promise<void>((r) => (release = r));
-        this.#queue = previous.then(() => mine);
-        await previous;
-        try {
+        return this.enqueue(async () => {
             this.assertAlive();
             if (opts.signal?.aborted) throw new GenerationAbortedError(partial, opts.signal.reason);
             let handle: ReturnType<NativeContext['generate']>;
@@ -252,9 +246,33 @@ export class Decoder {
                 this.#active = null;
             }
             return { text: r.text, tokens: Array.from(r.tokens), finishReason: r.finishReason, stats: { ...r.stats } };
+        });
+    }
+
+    /**
+     * Runs `job` after every earlier generation and sequence operation on this model/pair (FIFO), so
+     * no two native operations ever drive one llama_context at once.
+     */
+    async enqueue<T>(job: () => Promise<T> | T): Promise<T> {
+        const previous = this.#queue;
+        let release!: () => void;
+        const mine = new Promise<void>((r) => (release = r));
+        this.#queue = previous.then(() => mine);
+        await previous;
+        try {
+            return await job();
         } finally {
             release();
         }
+    }
+
+    /** The native expert and amateur contexts (sequences and forests live in them). */
+    context(which: 'expert' | 'amateur'): NativeContext | null {
+        return which === 'expert' ? this.#expert : this.#amateur;
+    }
+
+    get nVocab(): number {
+        return this.#nVocab;
     }
 
     /** Ends any in-flight generation, waits for it, then frees the contexts. Idempotent. */
@@ -266,6 +284,7 @@ export class Decoder {
             active.cancel();
             await active.settled;
         }
+        await this.#queue.catch(() => {});  // sequence operations in flight finish first
         try {
             this.#expert.dispose();
             this.#amateur?.dispose();

@@ -4,6 +4,18 @@ export type { ModelInfo, PairOptions } from './models.js';
 export type { GenerateOptions, LoadOptions, Strategy } from './options.js';
 export { generateDefaults, loadDefaults, strategies } from './options.js';
 export type { FinishReason, GenerationChunk, GenerationResult, GenerationStats, GenerationStream, Prompt } from './Decoder.js';
+export { Sequence } from './forest.js';
+export type {
+    DraftNode,
+    DraftTree,
+    ForestVerification,
+    SequenceModel,
+    TopLogprob,
+    VerifiedNode,
+    VerifiedTree,
+    VerifyOptions,
+    VerifyRule,
+} from './forest.js';
 export { makePair, shapes } from './synthetic.js';
 export type { MakePairOptions, PairFiles, ShapeName } from './synthetic.js';
 export {

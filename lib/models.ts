@@ -8,6 +8,8 @@ import { Decoder, type GenerationResult, type GenerationStream, type Prompt } fr
 import { addon, type NativeContext, type NativeModel, type NativeModelInfo } from './native.js';
 import { resolveLoadOptions, type GenerateOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import * as is from './validation/is.js';
+import { commit, createSequence, verifyForest } from './forest.js';
+import type { DraftTree, ForestVerification, Sequence, SequenceModel, VerifiedTree, VerifyOptions } from './forest.js';
 
 /** Facts about a loaded model. */
 export interface ModelInfo extends Omit<NativeModelInfo, 'addBos' | 'vocabType'> {
@@ -88,6 +90,33 @@ abstract class DecoderHandle {
     /** Like generate(), as an async iterator of `{ text, tokens }` chunks; `.result` gives the final result. */
     stream(prompt: Prompt, options?: GenerateOptions): GenerationStream {
         return this.#decoder.stream(prompt, options);
+    }
+
+    /**
+     * Opens a KV sequence holding `tokens` (decoded in one batch) in the expert's context, or the
+     * amateur's with `{ model: 'amateur' }` (pairs only). Sequences are what `verifyForest()` drafts on.
+     */
+    createSequence(tokens: readonly number[] | Int32Array, options: { model?: SequenceModel } = {}): Promise<Sequence> {
+        const model = options.model === undefined ? 'expert' : is.oneOf('model', options.model, ['expert', 'amateur'] as const);
+        return createSequence(this.#decoder, model, tokens);
+    }
+
+    /**
+     * Scores every node of every draft tree with the expert in one batched forward pass (tree
+     * attention in the unified KV cache) and applies `options.rule` per tree. The draft cells stay in
+     * the KV until `commit()` keeps one path per sequence (or `release()` drops them).
+     */
+    verifyForest(trees: readonly DraftTree[], options?: VerifyOptions): Promise<ForestVerification> {
+        return verifyForest(this.#decoder, trees, options);
+    }
+
+    /**
+     * Keeps exactly `path` (default: the rule's accepted path) of a verified tree in its sequence, then
+     * `next` (default: the rule's next token; `null` for none) as its next token, and frees every other
+     * draft cell on that sequence.
+     */
+    commit(tree: VerifiedTree, path?: readonly number[], next?: number | null): Promise<void> {
+        return commit(this.#decoder, tree, path, next);
     }
 
     /** Ends any running generation (it rejects with DisposedError) and frees native memory. */

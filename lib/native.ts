@@ -74,6 +74,67 @@ export interface NativeContext {
     info(): { contextSize: number; batchSize: number; sequences: number; busy: boolean };
     dispose(): void;
     _evalLogits(tokens: Int32Array, keep: boolean): Float32Array;
+    seqCreate(): number;
+    seqAppend(seq: number, tokens: Int32Array): Promise<void>;
+    seqFork(seq: number): number;
+    seqTrim(seq: number, length: number): void;
+    seqDispose(seq: number): void;
+    seqTokens(seq: number): Int32Array;
+    verifyForest(trees: NativeForestTree[], options: NativeVerifyOptions): Promise<NativeForestResult>;
+    commitTree(forest: number, tree: number, path: Int32Array, next: number): void;
+    releaseForest(forest: number): void;
+    _kvCells(): { total: number; generation: number };
+}
+
+export interface NativeForestTree {
+    seq: number;
+    tokens: Int32Array;
+    parents: Int32Array;
+    /** per node, rule 'sample' only: the dense draft distribution (siblings may share one array) */
+    q?: (Float32Array | null)[];
+}
+
+export interface NativeVerifyOptions {
+    rule: 'greedy' | 'sample' | 'target-only' | 'none';
+    temperature: number;
+    topK: number;
+    topP: number;
+    minP: number;
+    seed: number;
+    topLogprobs: number;
+}
+
+export interface NativeTop {
+    tokens: Int32Array;
+    logprobs: Float32Array;
+}
+
+export interface NativeForestResult {
+    id: number;
+    batchTokens: number;
+    ms: number;
+    trees: {
+        rootArgmax: number;
+        rootTop: NativeTop;
+        logprobs: Float32Array;
+        argmax: Int32Array;
+        top: NativeTop[];
+        path: Int32Array;
+        next: number;
+    }[];
+}
+
+export interface NativeSimulateOptions {
+    vocab: number;
+    rule: 'sample' | 'target-only' | 'greedy';
+    p: Float32Array;
+    q: Float32Array;
+    qDraw?: Float32Array;
+    branching: number[];
+    draft: 'iid' | 'without-replacement' | 'top';
+    trials: number;
+    seed: number;
+    fault: 'none' | 'residual-p';
 }
 
 export interface NativeMakePairOptions {
@@ -104,6 +165,8 @@ export interface NativeAddon {
     checkCompatibility(expert: NativeModel, amateur: NativeModel): string | null;
     makePair(options: NativeMakePairOptions): Promise<{ expert: string; amateur: string; nVocab: number; expertBytes: number; amateurBytes: number }>;
     systemInfo(): { llamaSystemInfo: string; maxSequences: number; supportsGpuOffload: boolean };
+    /** test export: Monte-Carlo of the forest acceptance rules on a Markov mock */
+    _simulateVerify(options: NativeSimulateOptions): { joint: Int32Array; rounds: number; accepted: number };
 }
 
 let cached: NativeAddon | undefined;

@@ -8,6 +8,7 @@
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
 #include "testing/SyntheticPair.h"
+#include "testing/VerifyMath.h"
 
 namespace duet {
 namespace {
@@ -100,6 +101,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("checkCompatibility", Napi::Function::New(env, CheckCompatibility));
     exports.Set("makePair", Napi::Function::New(env, MakePair));
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
+    exports.Set("_simulateVerify", Napi::Function::New(env, testing::SimulateVerify));
     return exports;
 }
 

@@ -17,6 +17,16 @@ Napi::Function Context::Init(Napi::Env env) {
                            InstanceMethod("info", &Context::Info),
                            InstanceMethod("dispose", &Context::Dispose),
                            InstanceMethod("_evalLogits", &Context::EvalLogits),
+                           InstanceMethod("seqCreate", &Context::SeqCreate),
+                           InstanceMethod("seqAppend", &Context::SeqAppend),
+                           InstanceMethod("seqFork", &Context::SeqFork),
+                           InstanceMethod("seqTrim", &Context::SeqTrim),
+                           InstanceMethod("seqDispose", &Context::SeqDispose),
+                           InstanceMethod("seqTokens", &Context::SeqTokens),
+                           InstanceMethod("verifyForest", &Context::VerifyForest),
+                           InstanceMethod("commitTree", &Context::CommitTree),
+                           InstanceMethod("releaseForest", &Context::ReleaseForest),
+                           InstanceMethod("_kvCells", &Context::KvCells),
                        });
 }
 
@@ -47,6 +57,7 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
             std::string why = log_bridge::take_last_error();
             throw DuetError(code::CONTEXT_CREATE_FAILED, "llama.cpp could not create the context" + (why.empty() ? "" : ": " + why));
         }
+        seqs_      = std::make_unique<Sequences>(ctx_, m);
         model_ref_ = Napi::Persistent(mobj);
         model_->contexts++;
     } catch (...) {
@@ -58,6 +69,7 @@ Context::~Context() { free_context(); }
 
 void Context::free_context() {
     if (ctx_) {
+        seqs_.reset();
         llama_free(ctx_);
         ctx_ = nullptr;
         model_->contexts--;

@@ -8,6 +8,7 @@
 
 #include "llama.h"
 #include "model/Model.h"
+#include "forest/Sequences.h"
 
 namespace duet {
 
@@ -36,12 +37,26 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::Value Dispose(const Napi::CallbackInfo & info);
     Napi::Value EvalLogits(const Napi::CallbackInfo & info);
 
+    // KV sequences and verifyForest (implemented in forest/ContextSequences.cpp)
+    Napi::Value SeqCreate(const Napi::CallbackInfo & info);
+    Napi::Value SeqAppend(const Napi::CallbackInfo & info);
+    Napi::Value SeqFork(const Napi::CallbackInfo & info);
+    Napi::Value SeqTrim(const Napi::CallbackInfo & info);
+    Napi::Value SeqDispose(const Napi::CallbackInfo & info);
+    Napi::Value SeqTokens(const Napi::CallbackInfo & info);
+    Napi::Value VerifyForest(const Napi::CallbackInfo & info);
+    Napi::Value CommitTree(const Napi::CallbackInfo & info);
+    Napi::Value ReleaseForest(const Napi::CallbackInfo & info);
+    Napi::Value KvCells(const Napi::CallbackInfo & info);
+    Sequences & sequences();
+
     void free_context();
 
     llama_context *       ctx_   = nullptr;
     Model *               model_ = nullptr;
     Napi::ObjectReference model_ref_;
     std::atomic_bool      busy_{ false };
+    std::unique_ptr<Sequences> seqs_;
 };
 
 }  // namespace duet

@@ -1,0 +1,110 @@
+#include "testing/VerifyMath.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "forest/Verify.h"
+#include "napi/args.h"
+#include "napi/errors.h"
+
+namespace duet::testing {
+
+namespace {
+
+std::vector<float> table(const Napi::Value & v, const char * name, int32_t V) {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) args::fail(name, "a Float32Array");
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if ((int64_t) a.ElementLength() != (int64_t) (V + 1) * V) args::fail(name, "(V + 1) · V entries");
+    return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
+}
+
+}  // namespace
+
+Napi::Value SimulateVerify(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Napi::Object      o    = args::object(info[0], "options");
+        const int32_t     V    = (int32_t) args::integer(o.Get("vocab"), "vocab", 2, 64);
+        const std::string rule = args::string(o.Get("rule"), "rule");
+        const auto        p    = table(o.Get("p"), "p", V);
+        const auto        q    = table(o.Get("q"), "q", V);
+        const auto        qd   = o.Get("qDraw").IsUndefined() ? q : table(o.Get("qDraw"), "qDraw", V);
+        if (!o.Get("branching").IsArray()) args::fail("branching", "an array");
+        Napi::Array          ba = o.Get("branching").As<Napi::Array>();
+        std::vector<int32_t> branching;
+        for (uint32_t i = 0; i < ba.Length(); i++) branching.push_back((int32_t) args::integer(ba.Get(i), "branching", 1, 8));
+        const std::string draft  = args::string(o.Get("draft"), "draft");
+        const int64_t     trials = args::integer(o.Get("trials"), "trials", 1, 10000000);
+        Rng               rng((uint64_t) args::integer(o.Get("seed"), "seed", 0, (int64_t) 1 << 53));
+        const bool        faulty = args::string(o.Get("fault"), "fault") == "residual-p";
+        forest::Rule      r      = rule == "sample" ? forest::Rule::SAMPLE : rule == "target-only" ? forest::Rule::TARGET_ONLY : forest::Rule::GREEDY;
+
+        // p and q rows are laws; the verifier takes logits, so pass log p
+        std::vector<float> logp(p.size());
+        for (size_t i = 0; i < p.size(); i++) logp[i] = p[i] > 0 ? std::log(p[i]) : -INFINITY;
+        distribution::SamplingParams params;  // temperature 1, no truncation: the rows already are the laws
+
+        std::vector<int32_t> joint((size_t) V * V, 0);
+        int64_t              rounds = 0, accepted = 0;
+        std::vector<int32_t> parent, tokens, emitted;
+        std::vector<float>   w;
+        for (int64_t trial = 0; trial < trials; trial++) {
+            emitted.clear();
+            while (emitted.size() < 2) {
+                const int32_t last = emitted.empty() ? V : emitted.back();
+                // draft the tree level by level: every node of a level gets branching[d] children
+                parent.clear();
+                tokens.clear();
+                std::vector<int32_t> level{ -1 };
+                for (int32_t b : branching) {
+                    std::vector<int32_t> next_level;
+                    for (int32_t u : level) {
+                        const int32_t ctx = u < 0 ? last : tokens[u];
+                        const float * qr  = qd.data() + (size_t) ctx * V;
+                        w.assign(qr, qr + V);
+                        for (int32_t c = 0; c < b; c++) {
+                            int32_t x;
+                            if (draft == "top") {
+                                x = distribution::argmax(w.data(), V);
+                                w[x] = -1.0f;
+                            } else {
+                                double s = 0;
+                                for (float f : w) s += std::max(f, 0.0f);
+                                double uu = rng.uniform() * s, acc = 0;
+                                x = V - 1;
+                                for (int32_t k = 0; k < V; k++) {
+                                    acc += std::max(w[k], 0.0f);
+                                    if (uu < acc && w[k] > 0) {
+                                        x = k;
+                                        break;
+                                    }
+                                }
+                                if (draft == "without-replacement") w[x] = 0.0f;
+                            }
+                            parent.push_back(u);
+                            tokens.push_back(x);
+                            next_level.push_back((int32_t) tokens.size() - 1);
+                        }
+                    }
+                    level.swap(next_level);
+                }
+                forest::TreeShape shape{ parent.data(), tokens.data(), (int32_t) tokens.size() };
+                auto row = [&](int32_t u) { return logp.data() + (size_t) (u < 0 ? last : tokens[u]) * V; };
+                auto qfn = [&](int32_t u) { return q.data() + (size_t) (parent[u] < 0 ? last : tokens[parent[u]]) * V; };
+                const forest::Verdict v =
+                    forest::verify(shape, V, row, qfn, r, params, rng, faulty ? forest::Fault::RESIDUAL_IS_P : forest::Fault::NONE);
+                rounds++;
+                accepted += (int64_t) v.path.size();
+                for (int32_t n : v.path) emitted.push_back(tokens[n]);
+                emitted.push_back(v.next);
+            }
+            joint[(size_t) emitted[0] * V + emitted[1]]++;
+        }
+        Napi::Object out = Napi::Object::New(info.Env());
+        out.Set("joint", args::to_int32_array(info.Env(), joint));
+        out.Set("rounds", (double) rounds);
+        out.Set("accepted", (double) accepted);
+        return out;
+    });
+}
+
+}  // namespace duet::testing

@@ -1,0 +1,17 @@
+// Test export `_simulateVerify`: Monte-Carlo of the forest acceptance rules (forest/Verify.h) on an
+// order-1 Markov mock language model, so the statistical tests of ALGORITHMS.md §7 run the exact C++
+// code verifyForest uses, N = 1e5 rounds in milliseconds.
+#pragma once
+#include <napi.h>
+
+namespace duet::testing {
+
+// _simulateVerify({ rule, p, q, qDraw?, branching, draft, trials, seed, fault? })
+//   p, q, qDraw: Float32Array [(V + 1) · V] — row r is the next-token law after token r (row V = start)
+//   branching: children per depth, e.g. [1,1,1,1] = a γ=4 chain, [3] = 3 roots, [3,2] = a tree
+//   draft: 'iid' (with replacement from qDraw) | 'without-replacement' | 'top' (deterministic top-k of qDraw)
+//   fault: 'none' | 'residual-p'
+// returns: { joint: Int32Array [V · V] counts of the first two emitted tokens, rounds, accepted }
+Napi::Value SimulateVerify(const Napi::CallbackInfo & info);
+
+}  // namespace duet::testing
