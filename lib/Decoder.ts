@@ -32,22 +32,26 @@ export interface GenerationStats {
     tokensPerSecond: number;
     /** The RNG seed used (random when not given; 0 for greedy runs). */
     seed: number;
-    /** `'speculative'`: draft tokens proposed by the amateur. */
+    /** `'speculative'` / `'scd'`: draft tokens proposed by the amateur. */
     draftedTokens?: number;
-    /** `'speculative'`: draft tokens the expert accepted. */
+    /** `'speculative'` / `'scd'`: draft tokens the expert accepted. */
     acceptedTokens?: number;
-    /** `'speculative'`: acceptedTokens / draftedTokens. */
+    /** `'speculative'` / `'scd'`: acceptedTokens / draftedTokens. */
     acceptanceRate?: number;
-    /** `'speculative'`: expert verification passes (rounds). */
+    /** `'speculative'` / `'scd'`: expert verification passes (rounds). */
     verifyPasses?: number;
-    /** `'speculative'`: generated tokens per verification pass (accepted drafts + the correction/bonus). */
+    /** `'speculative'` / `'scd'`: generated tokens per verification pass (accepted drafts + the correction/bonus). */
     meanAcceptedLength?: number;
-    /** `'speculative'`: acceptance rate of the drafts at depth 1..γ. */
+    /** `'speculative'` / `'scd'`: acceptance rate of the drafts at depth 1..γ. */
     acceptanceByDepth?: number[];
-    /** `'speculative'`: time the amateur spent drafting. */
+    /** `'speculative'` / `'scd'`: time the amateur spent drafting. */
     draftMs?: number;
-    /** `'speculative'`: time the expert spent verifying. */
+    /** `'speculative'` / `'scd'`: time the expert spent verifying. */
     verifyMs?: number;
+    /** `'scd'`: mean entropy (nats) of the amateur's distribution at accepted drafts (the SCD paper's analysis). */
+    meanEntropyAccepted?: number;
+    /** `'scd'`: mean entropy (nats) of the amateur's distribution at rejected drafts. */
+    meanEntropyRejected?: number;
 }
 
 export interface GenerationResult {
@@ -214,7 +218,13 @@ export class Decoder {
                         prompt: tokens,
                         maxTokens: opts.maxTokens,
                         ...(opts.strategy !== 'greedy' ? { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP } : {}),
-                        ...(opts.strategy === 'speculative' ? { draftTokens: opts.draftTokens } : {}),
+                        ...(opts.strategy === 'speculative' || opts.strategy === 'scd'
+                            ? { draftTokens: opts.draftTokens, draftConfidence: opts.draftConfidence, adaptiveDraft: opts.adaptiveDraft }
+                            : {}),
+                        ...(opts.strategy === 'contrastive' || opts.strategy === 'scd'
+                            ? { alpha: opts.alpha, beta: opts.beta, amateurTemperature: opts.amateurTemperature, amateurSeesPrompt: opts.amateurSeesPrompt }
+                            : {}),
+                        ...(opts.strategy === 'scd' ? { bonus: opts.bonus } : {}),
                         seed: opts.seed,
                         stop: opts.stop,
                     },
@@ -295,8 +305,10 @@ export class Decoder {
     }
 
     /** @internal test hook: logits after `tokens` via a separate single-token evaluation path. */
-    evalLogits(tokens: readonly number[] | Int32Array, keep: boolean): Float32Array {
+    evalLogits(tokens: readonly number[] | Int32Array, keep: boolean, which: 'expert' | 'amateur' = 'expert'): Float32Array {
         this.assertAlive();
-        return this.#expert._evalLogits(this.#checkTokens('tokens', tokens), keep);
+        const ctx = which === 'expert' ? this.#expert : this.#amateur;
+        if (!ctx) throw new InvalidArgumentError('no amateur context');
+        return ctx._evalLogits(this.#checkTokens('tokens', tokens), keep);
     }
 }

@@ -43,9 +43,16 @@ export interface NativeContextOptions {
 }
 
 export interface NativeGenerateOptions {
-    strategy: 'greedy' | 'sample' | 'speculative';
+    strategy: 'greedy' | 'sample' | 'speculative' | 'contrastive' | 'scd';
     prompt: Int32Array;
     draftTokens?: number;
+    draftConfidence?: number;
+    adaptiveDraft?: boolean;
+    alpha?: number;
+    beta?: number;
+    amateurTemperature?: number;
+    amateurSeesPrompt?: boolean;
+    bonus?: boolean;
     maxTokens: number;
     temperature?: number;
     topK?: number;
@@ -167,6 +174,21 @@ export interface NativeAddon {
     systemInfo(): { llamaSystemInfo: string; maxSequences: number; supportsGpuOffload: boolean };
     /** test export: Monte-Carlo of the forest acceptance rules on a Markov mock */
     _simulateVerify(options: NativeSimulateOptions): { joint: Int32Array; rounds: number; accepted: number };
+    /** test export: Monte-Carlo of SCD rounds on Markov mocks */
+    _simulateScd(options: {
+        vocab: number;
+        pe: Float32Array;
+        pa: Float32Array;
+        alpha: number;
+        beta: number;
+        tauA: number;
+        gamma: number;
+        bonus: 'delayed' | 'none' | 'expert';
+        trials: number;
+        seed: number;
+    }): { joint: Int32Array; outsideDrafted: number; outsideAccepted: number; rounds: number; accepted: number };
+    /** test export: the native contrastive logits */
+    _contrastiveLogits(se: Float32Array, sa: Float32Array, alpha: number, beta: number, tauA: number): Float32Array;
 }
 
 let cached: NativeAddon | undefined;

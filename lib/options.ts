@@ -67,11 +67,15 @@ export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readon
     };
 }
 
-/** Decoding strategies: `greedy` and `sample` use the expert alone; `speculative` needs a pair. */
-export type Strategy = 'greedy' | 'sample' | 'speculative';
-export const strategies: readonly Strategy[] = ['greedy', 'sample', 'speculative'];
+/** Decoding strategies: `greedy` and `sample` use the expert alone; the others need a pair. */
+export type Strategy = 'greedy' | 'sample' | 'speculative' | 'contrastive' | 'scd';
+export const strategies: readonly Strategy[] = ['greedy', 'sample', 'speculative', 'contrastive', 'scd'];
 /** Strategies that need the amateur (a ModelPair). */
-export const pairStrategies: readonly Strategy[] = ['speculative'];
+export const pairStrategies: readonly Strategy[] = ['speculative', 'contrastive', 'scd'];
+/** Strategies where the amateur drafts and the expert verifies. */
+const draftStrategies: readonly Strategy[] = ['speculative', 'scd'];
+/** Strategies that sample from the contrastive distribution. */
+const contrastStrategies: readonly Strategy[] = ['contrastive', 'scd'];
 
 /** Options of `generate()` / `stream()`. */
 export interface GenerateOptions {
@@ -82,11 +86,40 @@ export interface GenerateOptions {
      * Defaults to `'greedy'`.
      */
     strategy?: Strategy;
-    /** Draft length γ of `'speculative'` (1–64). Defaults to `4`. */
+    /** Draft length γ of `'speculative'` and `'scd'` (1–64). Defaults to `4`. */
     draftTokens?: number;
+    /**
+     * `'speculative'` / `'scd'`: stop drafting after a draft whose amateur top probability is below this
+     * (0–1; 0 = off). Defaults to `0`.
+     */
+    draftConfidence?: number;
+    /**
+     * `'speculative'` / `'scd'`: adapt γ each round (HF-style: all drafts accepted → γ + 2, else γ − 1,
+     * within 1..3·draftTokens). Defaults to `false`.
+     */
+    adaptiveDraft?: boolean;
+    /** `'contrastive'` / `'scd'`: plausibility threshold α: keep tokens with p_expert ≥ α·max p_expert (0–1; 0 = no mask). Defaults to `0.1`. */
+    alpha?: number;
+    /** `'contrastive'` / `'scd'`: contrast weight β in (1+β)·s_expert − β·s_amateur/τ_a (≥ 0). Defaults to `0.5`. */
+    beta?: number;
+    /** `'contrastive'` / `'scd'`: τ_a, the amateur temperature inside the contrast (> 0). Defaults to `1`. */
+    amateurTemperature?: number;
+    /**
+     * `'contrastive'` / `'scd'`: whether the amateur sees the prompt. `false` (Li et al.): it sees only BOS,
+     * the prompt's last token and the generated text. Defaults to `true`.
+     */
+    amateurSeesPrompt?: boolean;
+    /**
+     * `'scd'`: when every draft is accepted, draw a bonus token from the contrastive distribution after one
+     * extra amateur step (delayed drafting). `false` emits no bonus. Both are exact. Defaults to `true`.
+     */
+    bonus?: boolean;
     /** Maximum number of new tokens. Defaults to `128`. */
     maxTokens?: number;
-    /** Sampling temperature: > 0 for `'sample'` (defaults to `0.8`); ≥ 0 for `'speculative'` (defaults to `0`, greedy). */
+    /**
+     * Sampling temperature: > 0 for `'sample'` (defaults to `0.8`); ≥ 0 for the pair strategies (defaults
+     * to `0`, greedy). For `'contrastive'` / `'scd'` it divides the contrastive logits (after the α mask).
+     */
     temperature?: number;
     /** Keep the k most probable tokens (0 = off; `'sample'` only). Defaults to `0`. */
     topK?: number;
@@ -105,6 +138,13 @@ export interface GenerateOptions {
 export interface ResolvedGenerateOptions {
     strategy: Strategy;
     draftTokens: number;
+    draftConfidence: number;
+    adaptiveDraft: boolean;
+    alpha: number;
+    beta: number;
+    amateurTemperature: number;
+    amateurSeesPrompt: boolean;
+    bonus: boolean;
     maxTokens: number;
     temperature: number;
     topK: number;
@@ -119,6 +159,13 @@ export const generateDefaults = {
     strategy: 'greedy',
     maxTokens: 128,
     draftTokens: 4,
+    draftConfidence: 0,
+    adaptiveDraft: false,
+    alpha: 0.1,
+    beta: 0.5,
+    amateurTemperature: 1,
+    amateurSeesPrompt: true,
+    bonus: true,
     temperature: 0.8,
     topK: 0,
     topP: 1,
@@ -126,7 +173,9 @@ export const generateDefaults = {
 } as const;
 
 const samplingKeys = ['temperature', 'topK', 'topP', 'minP', 'seed'] as const;
-const generateKeys = ['strategy', 'maxTokens', 'stop', 'signal', 'draftTokens', ...samplingKeys] as const;
+const draftKeys = ['draftTokens', 'draftConfidence', 'adaptiveDraft'] as const;
+const contrastKeys = ['alpha', 'beta', 'amateurTemperature', 'amateurSeesPrompt'] as const;
+const generateKeys = ['strategy', 'maxTokens', 'stop', 'signal', 'bonus', ...draftKeys, ...contrastKeys, ...samplingKeys] as const;
 
 export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
     const o = is.options('generate options', raw);
@@ -137,13 +186,22 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
             if (o[k] !== undefined) throw new InvalidArgumentError(`Option "${k}" does not apply to strategy 'greedy' (use strategy 'sample')`);
         }
     }
-    if (strategy !== 'speculative' && o['draftTokens'] !== undefined) {
-        throw new InvalidArgumentError(`Option "draftTokens" does not apply to strategy '${strategy}' (use strategy 'speculative')`);
-    }
+    const notFor = (keys: readonly string[], allowed: readonly Strategy[]) => {
+        if (allowed.includes(strategy)) return;
+        for (const k of keys) {
+            if (o[k] !== undefined) {
+                throw new InvalidArgumentError(`Option "${k}" does not apply to strategy '${strategy}' (use strategy ${allowed.map((x) => `'${x}'`).join(' or ')})`);
+            }
+        }
+    };
+    notFor(draftKeys, draftStrategies);
+    notFor(contrastKeys, contrastStrategies);
+    notFor(['bonus'], ['scd']);
+    const pairStrategy = pairStrategies.includes(strategy);
     const temperature =
         o['temperature'] === undefined
-            ? strategy === 'speculative' ? 0 : generateDefaults.temperature
-            : strategy === 'speculative'
+            ? pairStrategy ? 0 : generateDefaults.temperature
+            : pairStrategy
               ? is.number('temperature', o['temperature'], 0, 1e6)
               : is.number('temperature', o['temperature'], 0, 1e6, { exclusiveMin: true });
     let stop: string[] = [];
@@ -157,6 +215,16 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
         strategy,
         maxTokens: o['maxTokens'] === undefined ? generateDefaults.maxTokens : is.integer('maxTokens', o['maxTokens'], 0, 16_777_216),
         draftTokens: o['draftTokens'] === undefined ? generateDefaults.draftTokens : is.integer('draftTokens', o['draftTokens'], 1, 64),
+        draftConfidence: o['draftConfidence'] === undefined ? generateDefaults.draftConfidence : is.number('draftConfidence', o['draftConfidence'], 0, 1),
+        adaptiveDraft: o['adaptiveDraft'] === undefined ? generateDefaults.adaptiveDraft : is.boolean('adaptiveDraft', o['adaptiveDraft']),
+        alpha: o['alpha'] === undefined ? generateDefaults.alpha : is.number('alpha', o['alpha'], 0, 1),
+        beta: o['beta'] === undefined ? generateDefaults.beta : is.number('beta', o['beta'], 0, 1e6),
+        amateurTemperature:
+            o['amateurTemperature'] === undefined
+                ? generateDefaults.amateurTemperature
+                : is.number('amateurTemperature', o['amateurTemperature'], 0, 1e6, { exclusiveMin: true }),
+        amateurSeesPrompt: o['amateurSeesPrompt'] === undefined ? generateDefaults.amateurSeesPrompt : is.boolean('amateurSeesPrompt', o['amateurSeesPrompt']),
+        bonus: o['bonus'] === undefined ? generateDefaults.bonus : is.boolean('bonus', o['bonus']),
         temperature,
         topK: o['topK'] === undefined ? generateDefaults.topK : is.integer('topK', o['topK'], 0, 1 << 30),
         topP: o['topP'] === undefined ? generateDefaults.topP : is.number('topP', o['topP'], 0, 1, { exclusiveMin: true }),

@@ -102,6 +102,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("makePair", Napi::Function::New(env, MakePair));
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
     exports.Set("_simulateVerify", Napi::Function::New(env, testing::SimulateVerify));
+    exports.Set("_simulateScd", Napi::Function::New(env, testing::SimulateScd));
+    exports.Set("_contrastiveLogits", Napi::Function::New(env, testing::ContrastiveLogits));
     return exports;
 }
 

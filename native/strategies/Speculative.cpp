@@ -9,16 +9,25 @@
 //   1. draft   — the amateur decodes [owed.., y] then x̃_1..x̃_{γ−1}; x̃_i ~ q_i (greedy: argmax);
 //                drafting stops early at an end-of-generation token or the token budget
 //   2. verify  — ONE expert llama_decode over [y, x̃_1..x̃_γ] with logits for all γ+1 rows → p_1..p_{γ+1}
+//                (a forest of one chain; acceptance runs through forest::verify, the rules verifyForest uses)
 //   3. accept  — greedy: x̃_i == argmax p_i; sampling: U_i < p_i(x̃_i)/q_i(x̃_i), on rejection
 //                y' ~ norm((p_i − q_i)+) (Σ ≈ 0 → y' ~ p_i); all accepted → bonus y' ~ p_{γ+1}
 //   4. rollback — expert keeps [y, x̃_1..x̃_k]; the amateur keeps what it has of it (x̃_k may be owed)
 // Every emitted token is distributed exactly as p(·|prefix); greedy output equals greedy expert output.
+//
+// SCD (Yuan et al. 2023; ALGORITHMS.md §5.2–5.3) is the same loop with target p^c: the acceptance rows
+// are the contrastive logits built from the expert's verify rows and the amateur rows already computed
+// while drafting (no extra amateur pass). When every draft is accepted the bonus comes from p^c at γ+1
+// after one delayed amateur step on x̃_γ (which it needs anyway); `bonus: false` emits no bonus instead
+// (x̃_γ becomes the pending token). Never the plain expert (a mixture, not CD).
 // RNG order per round (fixed): γ draft draws, then the acceptance uniforms, then one residual/bonus draw.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "model/Evaluator.h"
-#include "sampling/Acceptance.h"
+#include "forest/Verify.h"
+#include "sampling/Contrastive.h"
 #include "strategies/Strategy.h"
 
 namespace duet {
@@ -30,18 +39,24 @@ using Clock = std::chrono::steady_clock;
 class Speculative final : public Strategy {
   public:
     Speculative(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng)
-        : expert_(expert), amateur_(amateur), cfg_(cfg), rng_(rng), n_vocab_(expert.n_vocab()) {
-        stats_.drafted_by_depth.assign(cfg.draft_tokens, 0);
-        stats_.accepted_by_depth.assign(cfg.draft_tokens, 0);
+        : expert_(expert),
+          amateur_(amateur),
+          cfg_(cfg),
+          rng_(rng),
+          n_vocab_(expert.n_vocab()),
+          scd_(cfg.kind == StrategyKind::SCD),
+          cd_params_{ cfg.alpha, cfg.beta, cfg.amateur_temperature } {
+        stats_.drafted_by_depth.assign(cfg.max_draft_tokens(), 0);
+        stats_.accepted_by_depth.assign(cfg.max_draft_tokens(), 0);
+        gamma_ = cfg.draft_tokens;
     }
 
     void begin(const std::vector<llama_token> & prompt) override {
         // prefill all but the last prompt token; the last one becomes the first pending y
         const int32_t n = (int32_t) prompt.size();
-        if (n > 1) {
-            expert_.decode(prompt.data(), n - 1, Evaluator::Rows::LAST, scratch_);
-            amateur_.decode(prompt.data(), n - 1, Evaluator::Rows::LAST, scratch_);
-        }
+        if (n > 1) expert_.decode(prompt.data(), n - 1, Evaluator::Rows::LAST, scratch_);
+        const auto seen = amateur_prefix(prompt, cfg_, llama_model_get_vocab(llama_get_model(amateur_.ctx())));
+        if (!seen.empty()) amateur_.decode(seen.data(), (int32_t) seen.size(), Evaluator::Rows::LAST, scratch_);
         pending_ = prompt.back();
     }
 
@@ -49,7 +64,7 @@ class Speculative final : public Strategy {
 
     void step(std::vector<llama_token> & out, int32_t max_new) override {
         // γ for this round: bounded by the budget (the round emits ≤ γ+1 tokens) and by both contexts
-        int32_t gamma = std::min(cfg_.draft_tokens, std::max(0, max_new - 1));
+        int32_t gamma = std::min(gamma_, std::max(0, max_new - 1));
         gamma = std::min(gamma, expert_.n_ctx() - expert_.n_past() - 1);
         gamma = std::min(gamma, amateur_.n_ctx() - amateur_.n_past() - (int32_t) owed_.size() - 1);
         gamma = std::max(gamma, 0);
@@ -61,8 +76,10 @@ class Speculative final : public Strategy {
         owed_.clear();
         drafts_.clear();
         q_.resize((size_t) std::max(gamma, 1) * n_vocab_);
+        if (scd_) sa_.resize((size_t) (gamma + 1) * n_vocab_);
         for (int32_t i = 0; i < gamma; i++) {
             amateur_.decode(feed.data(), (int32_t) feed.size(), Evaluator::Rows::LAST, logits_a_);
+            if (scd_) std::copy(logits_a_.begin(), logits_a_.end(), sa_.begin() + (size_t) i * n_vocab_);
             float *     qi = q_.data() + (size_t) i * n_vocab_;
             llama_token x;
             if (cfg_.greedy) {
@@ -75,6 +92,7 @@ class Speculative final : public Strategy {
             drafts_.push_back(x);
             feed.assign(1, x);
             if (llama_vocab_is_eog(vocab(), x)) break;  // never draft past an end-of-generation token
+            if (cfg_.draft_confidence > 0.0f && top_probability(cfg_.greedy ? nullptr : qi) < cfg_.draft_confidence) break;
         }
         const int32_t n_draft = (int32_t) drafts_.size();
         // the last draft has not been fed to the amateur; if it is accepted it is owed next round
@@ -89,48 +107,67 @@ class Speculative final : public Strategy {
         stats_.rounds++;
         stats_.verify_ms += std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
 
-        // 3. accept
-        int32_t     k = 0;
-        llama_token next;
-        for (;;) {
-            const float * row = logits_e_.data() + (size_t) k * n_vocab_;  // p_{k+1}
-            if (k == n_draft) {  // all drafts accepted (or none drafted): bonus from p_{n+1}
-                next = pick_from(row);
-                break;
+        // 3. accept: the forest rules on a chain (greedy: exact match; sampling: MSS on one child per
+        //    node = Leviathan/Chen ratio test, residual norm((p − q)+), bonus from p_{n+1})
+        parents_.resize(n_draft);
+        for (int32_t i = 0; i < n_draft; i++) parents_[i] = i - 1;
+        const forest::TreeShape shape{ parents_.data(), drafts_.data(), n_draft };
+        bool                    amateur_caught_up = false;  // scd bonus: the amateur decoded what it owed
+        const bool              want_bonus        = !scd_ || cfg_.bonus || n_draft == 0;
+        auto                    row               = [&](int32_t u) -> const float * {
+            const int32_t i  = u + 1;  // verify row: p_{i+1}
+            const float * se = logits_e_.data() + (size_t) i * n_vocab_;
+            if (!scd_) return se;
+            if (i == n_draft) {  // bonus position: delayed drafting (one amateur step on x̃_n, or on [owed.., y])
+                if (!want_bonus) return se;  // its draw is discarded below
+                if (n_draft == 0) amateur_.decode(feed.data(), (int32_t) feed.size(), Evaluator::Rows::LAST, logits_a_);
+                else amateur_.decode(&drafts_[n_draft - 1], 1, Evaluator::Rows::LAST, logits_a_);
+                amateur_caught_up = true;
+                std::copy(logits_a_.begin(), logits_a_.end(), sa_.begin() + (size_t) i * n_vocab_);
             }
-            const llama_token x = drafts_[k];
-            stats_.drafted_by_depth[k]++;
-            if (cfg_.greedy) {
-                const llama_token best = distribution::argmax(row, n_vocab_);
-                if (x != best) {
-                    next = best;
-                    break;
-                }
-            } else {
-                distribution::warp(row, n_vocab_, cfg_.sampling, probs_);
-                const float * qi = q_.data() + (size_t) k * n_vocab_;
-                if (!acceptance::ratio_test(probs_.data(), qi, x, rng_.uniform())) {
-                    next = acceptance::residual(probs_.data(), qi, n_vocab_, residual_)
-                               ? distribution::sample(residual_.data(), n_vocab_, rng_.uniform())
-                               : distribution::sample(probs_.data(), n_vocab_, rng_.uniform());
-                    break;
-                }
+            contrastive::logits(se, sa_.data() + (size_t) i * n_vocab_, n_vocab_, cd_params_, cd_);
+            return cd_.data();
+        };
+        const forest::Verdict v = forest::verify(
+            shape, n_vocab_, row, [&](int32_t u) { return (const float *) q_.data() + (size_t) u * n_vocab_; },
+            cfg_.greedy ? forest::Rule::GREEDY : forest::Rule::SAMPLE, cfg_.sampling, rng_);
+        const int32_t k    = (int32_t) v.path.size();
+        llama_token   next = v.next;
+        for (int32_t i = 0; i < std::min(k + 1, n_draft); i++) stats_.drafted_by_depth[i]++;
+        for (int32_t i = 0; i < k; i++) stats_.accepted_by_depth[i]++;
+        if (scd_) {  // the SCD paper's analysis: amateur entropy at accepted vs rejected drafts
+            for (int32_t i = 0; i < std::min(k + 1, n_draft); i++) {
+                const double h = contrastive::entropy(sa_.data() + (size_t) i * n_vocab_, n_vocab_);
+                if (i < k) stats_.entropy_accepted += h, stats_.n_entropy_accepted++;
+                else stats_.entropy_rejected += h, stats_.n_entropy_rejected++;
             }
-            stats_.accepted_by_depth[k]++;
-            k++;
         }
+        const bool no_bonus = k == n_draft && !want_bonus;
         stats_.drafted += n_draft;
         stats_.accepted += k;
 
         // 4. rollback: expert keeps [y, x̃_1..x̃_k]; amateur has [y, x̃_1..x̃_{n−1}] (minus what it never saw)
+        if (no_bonus) {
+            // scd without bonus: emit x̃_1..x̃_n; x̃_n becomes the pending y (its expert cell is dropped and
+            // re-fed next round inside the verify batch, at no extra pass)
+            expert_.truncate(n0 + n_draft);
+            for (int32_t i = 0; i < k; i++) out.push_back(drafts_[i]);
+            pending_ = drafts_[n_draft - 1];
+            return;
+        }
         expert_.truncate(n0 + 1 + k);
-        const int32_t a0 = amateur_.n_past() - n_draft;  // position of y: this round fed y + x̃_1..x̃_{n−1}
-        if (n_draft == 0) {
+        if (amateur_caught_up) {
+            // the scd bonus step fed the amateur everything up to x̃_n: nothing owed
+        } else if (n_draft == 0) {
             owed_ = feed;  // nothing was decoded: y is still owed
         } else if (k < n_draft) {
+            const int32_t a0 = amateur_.n_past() - n_draft;  // position of y: this round fed y + x̃_1..x̃_{n−1}
             amateur_.truncate(a0 + 1 + k);
         } else {
             owed_.assign(1, drafts_[n_draft - 1]);  // x̃_n accepted but never fed to the amateur
+        }
+        if (cfg_.adaptive_draft && n_draft > 0) {
+            gamma_ = k == n_draft ? std::min(gamma_ + 2, cfg_.max_draft_tokens()) : std::max(gamma_ - 1, 1);
         }
         for (int32_t i = 0; i < k; i++) out.push_back(drafts_[i]);
         out.push_back(next);
@@ -144,30 +181,38 @@ class Speculative final : public Strategy {
     }
 
   private:
-    const llama_vocab * vocab() const { return llama_model_get_vocab(llama_get_model(expert_.ctx())); }
-
-    llama_token pick_from(const float * row) {
-        if (cfg_.greedy) return distribution::argmax(row, n_vocab_);
-        distribution::warp(row, n_vocab_, cfg_.sampling, probs_);
-        return distribution::sample(probs_.data(), n_vocab_, rng_.uniform());
+    // the amateur's top probability for the draft just made: max of q (sampling) or of softmax(logits) (greedy)
+    float top_probability(const float * q) const {
+        if (q) return *std::max_element(q, q + n_vocab_);
+        const float mx = *std::max_element(logits_a_.begin(), logits_a_.end());
+        double      s  = 0.0;
+        for (float l : logits_a_) s += std::exp((double) l - mx);
+        return (float) (1.0 / s);
     }
+
+    const llama_vocab * vocab() const { return llama_model_get_vocab(llama_get_model(expert_.ctx())); }
 
     Evaluator &            expert_;
     Evaluator &            amateur_;
     const GenerateConfig & cfg_;
     Rng &                  rng_;
     const int32_t          n_vocab_;
+    const bool             scd_;
+    const contrastive::Params cd_params_;
     StrategyStats          stats_;
 
     llama_token              pending_ = -1;
+    int32_t                  gamma_   = 4;  // current draft length (adaptive schedule)
     std::vector<llama_token> owed_;      // tokens the amateur must decode before drafting
     std::vector<llama_token> drafts_;    // [n_draft]
     std::vector<llama_token> verify_;    // [n_draft + 1]
     std::vector<float>       q_;         // [γ, n_vocab] draft distributions, sum 1 per row (sampling only)
     std::vector<float>       logits_a_;  // [n_vocab]
     std::vector<float>       logits_e_;  // [n_draft + 1, n_vocab] expert verify logits
-    std::vector<float>       probs_;     // [n_vocab] scratch: warped p_i
-    std::vector<float>       residual_;  // [n_vocab] scratch
+    std::vector<float>       probs_;     // [n_vocab] scratch: warped q_i
+    std::vector<int32_t>     parents_;   // [n_draft] the chain's shape for forest::verify
+    std::vector<float>       sa_;        // scd: [n_draft + 1, n_vocab] amateur logits at each draft position
+    std::vector<float>       cd_;        // scd: [n_vocab] contrastive logits of the row being tested
     std::vector<float>       scratch_;
 };
 

@@ -9,6 +9,7 @@
 // Tokens past an EOS / stop string / maxTokens inside one step are discarded by the worker; the
 // KV state after the final step is never reused (each generation starts from a reset sequence).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,7 +23,7 @@ namespace duet {
 
 class Evaluator;
 
-enum class StrategyKind { GREEDY, SAMPLE, SPECULATIVE };
+enum class StrategyKind { GREEDY, SAMPLE, SPECULATIVE, CONTRASTIVE, SCD };
 
 struct GenerateConfig {
     StrategyKind                    kind = StrategyKind::GREEDY;
@@ -32,7 +33,17 @@ struct GenerateConfig {
     uint64_t                        seed = 0;
     std::vector<std::string>        stop;
     bool                            greedy       = true;  // temperature 0: exact-match paths
-    int32_t                         draft_tokens = 4;     // γ (speculative)
+    int32_t                         draft_tokens = 4;     // γ (speculative, scd)
+    float                           draft_confidence = 0.0f;  // stop drafting after a draft whose amateur top probability is below this
+    bool                            adaptive_draft   = false; // HF schedule: all accepted → γ += 2, else γ −= 1 (1 ≤ γ ≤ 3·draft_tokens)
+    // contrastive family (ALGORITHMS.md §3, §5, §D)
+    float alpha               = 0.1f;  // plausibility: keep s_e ≥ log α + max s_e (raw expert logits)
+    float beta                = 0.5f;  // contrast weight: cd = (1+β)·s_e − β·s_a/τ_a
+    float amateur_temperature = 1.0f;  // τ_a
+    bool  amateur_sees_prompt = true;  // false: the amateur sees only the generated text (Li et al.)
+    bool  bonus               = true;  // scd: delayed-drafting bonus token when every draft is accepted
+
+    int32_t max_draft_tokens() const { return adaptive_draft ? std::min(64, 3 * draft_tokens) : draft_tokens; }
 };
 
 // Counters a strategy fills; the worker adds timing and token counts.
@@ -47,6 +58,9 @@ struct StrategyStats {
     std::vector<int64_t> accepted_by_depth;  // [γ] drafts accepted at depth d+1
     double               draft_ms  = 0;
     double               verify_ms = 0;
+    // scd: amateur entropy (nats) at accepted / rejected drafts
+    double  entropy_accepted = 0, entropy_rejected = 0;
+    int64_t n_entropy_accepted = 0, n_entropy_rejected = 0;
 };
 
 class Strategy {
@@ -61,7 +75,15 @@ class Strategy {
 // greedy / sample: the expert alone, one token per step.
 std::unique_ptr<Strategy> make_plain(Evaluator & expert, const GenerateConfig & cfg, Rng & rng);
 
-// speculative: the amateur drafts γ tokens, the expert verifies them in one pass (Leviathan/Chen).
+// speculative / scd: the amateur drafts γ tokens, the expert verifies them in one pass (Leviathan/Chen;
+// scd verifies against the contrastive distribution).
 std::unique_ptr<Strategy> make_speculative(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng);
+
+// contrastive: both models advance together, one token per step from the contrastive distribution.
+std::unique_ptr<Strategy> make_contrastive(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng);
+
+// What the amateur sees of the prompt before its last token: all of it, or (amateurSeesPrompt false,
+// Li et al.) only BOS when the vocabulary adds one. The last prompt token is always fed to both.
+std::vector<llama_token> amateur_prefix(const std::vector<llama_token> & prompt, const GenerateConfig & cfg, const llama_vocab * vocab);
 
 }  // namespace duet

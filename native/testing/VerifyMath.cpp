@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "forest/Verify.h"
+#include "sampling/Contrastive.h"
 #include "napi/args.h"
 #include "napi/errors.h"
 
@@ -103,6 +104,93 @@ Napi::Value SimulateVerify(const Napi::CallbackInfo & info) {
         out.Set("joint", args::to_int32_array(info.Env(), joint));
         out.Set("rounds", (double) rounds);
         out.Set("accepted", (double) accepted);
+        return out;
+    });
+}
+
+Napi::Value SimulateScd(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Napi::Object        o = args::object(info[0], "options");
+        const int32_t       V = (int32_t) args::integer(o.Get("vocab"), "vocab", 2, 64);
+        const auto          pe = table(o.Get("pe"), "pe", V);
+        const auto          pa = table(o.Get("pa"), "pa", V);
+        contrastive::Params cp{ (float) args::number(o.Get("alpha"), "alpha", 0, 1), (float) args::number(o.Get("beta"), "beta", 0, 100),
+                                (float) args::number(o.Get("tauA"), "tauA", 1e-3, 100) };
+        const int32_t     gamma  = (int32_t) args::integer(o.Get("gamma"), "gamma", 1, 16);
+        const std::string bonus  = args::string(o.Get("bonus"), "bonus");
+        const int64_t     trials = args::integer(o.Get("trials"), "trials", 1, 10000000);
+        Rng               rng((uint64_t) args::integer(o.Get("seed"), "seed", 0, (int64_t) 1 << 53));
+        std::vector<float> le(pe.size()), la(pa.size());
+        for (size_t i = 0; i < pe.size(); i++) le[i] = std::log(pe[i]), la[i] = std::log(pa[i]);
+        // cd rows per context, computed once
+        std::vector<float> cd((size_t) (V + 1) * V), tmp;
+        std::vector<bool>  outside((size_t) (V + 1) * V);
+        for (int32_t r = 0; r <= V; r++) {
+            contrastive::logits(le.data() + (size_t) r * V, la.data() + (size_t) r * V, V, cp, tmp);
+            for (int32_t x = 0; x < V; x++) {
+                cd[(size_t) r * V + x]      = tmp[x];
+                outside[(size_t) r * V + x] = !std::isfinite(tmp[x]);
+            }
+        }
+        distribution::SamplingParams params;
+        std::vector<int32_t> joint((size_t) V * V, 0), parent(gamma), tokens(gamma), emitted;
+        int64_t              out_drafted = 0, out_accepted = 0, rounds = 0, accepted = 0;
+        for (int32_t i = 0; i < gamma; i++) parent[i] = i - 1;
+        for (int64_t t = 0; t < trials; t++) {
+            emitted.clear();
+            while (emitted.size() < 2) {
+                const int32_t last = emitted.empty() ? V : emitted.back();
+                for (int32_t i = 0; i < gamma; i++) {
+                    const int32_t ctx = i == 0 ? last : tokens[i - 1];
+                    tokens[i]         = distribution::sample(pa.data() + (size_t) ctx * V, V, rng.uniform());
+                }
+                auto ctx_of = [&](int32_t u) { return u < 0 ? last : tokens[u]; };
+                auto row    = [&](int32_t u) -> const float * {
+                    const int32_t c = ctx_of(u);
+                    if (u == gamma - 1 && bonus == "expert") return le.data() + (size_t) c * V;  // the bug under test
+                    return cd.data() + (size_t) c * V;
+                };
+                auto qfn = [&](int32_t u) { return pa.data() + (size_t) ctx_of(parent[u]) * V; };
+                forest::TreeShape     shape{ parent.data(), tokens.data(), gamma };
+                const forest::Verdict v = forest::verify(shape, V, row, qfn, forest::Rule::SAMPLE, params, rng);
+                const int32_t         k = (int32_t) v.path.size();
+                for (int32_t i = 0; i < std::min(k + 1, gamma); i++) {
+                    if (outside[(size_t) ctx_of(i - 1) * V + tokens[i]]) {
+                        out_drafted++;
+                        if (i < k) out_accepted++;
+                    }
+                }
+                rounds++;
+                accepted += k;
+                for (int32_t i = 0; i < k; i++) emitted.push_back(tokens[i]);
+                if (!(k == gamma && bonus == "none")) emitted.push_back(v.next);
+            }
+            joint[(size_t) emitted[0] * V + emitted[1]]++;
+        }
+        Napi::Object out = Napi::Object::New(info.Env());
+        out.Set("joint", args::to_int32_array(info.Env(), joint));
+        out.Set("outsideDrafted", (double) out_drafted);
+        out.Set("outsideAccepted", (double) out_accepted);
+        out.Set("rounds", (double) rounds);
+        out.Set("accepted", (double) accepted);
+        return out;
+    });
+}
+
+Napi::Value ContrastiveLogits(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        auto f32 = [](const Napi::Value & v, const char * name) {
+            if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) args::fail(name, "a Float32Array");
+            return v.As<Napi::Float32Array>();
+        };
+        Napi::Float32Array se = f32(info[0], "se"), sa = f32(info[1], "sa");
+        if (se.ElementLength() != sa.ElementLength() || se.ElementLength() == 0) args::fail("sa", "the length of se");
+        contrastive::Params p{ (float) args::number(info[2], "alpha", 0, 1), (float) args::number(info[3], "beta", 0, 1e6),
+                               (float) args::number(info[4], "tauA", 1e-6, 1e6) };
+        std::vector<float> cd;
+        contrastive::logits(se.Data(), sa.Data(), (int32_t) se.ElementLength(), p, cd);
+        Napi::Float32Array out = Napi::Float32Array::New(info.Env(), cd.size());
+        std::copy(cd.begin(), cd.end(), out.Data());
         return out;
     });
 }

@@ -14,4 +14,13 @@ namespace duet::testing {
 // returns: { joint: Int32Array [V · V] counts of the first two emitted tokens, rounds, accepted }
 Napi::Value SimulateVerify(const Napi::CallbackInfo & info);
 
+// _simulateScd({ vocab, pe, pa, alpha, beta, tauA, gamma, bonus: 'delayed'|'none'|'expert', trials, seed })
+//   SCD rounds on Markov mocks: drafts x̃_i ~ pa, target p^c = softmax(cd(log pe, log pa)) (temperature 1),
+//   bonus 'expert' is the deliberate bug of the negative control (bonus from the plain expert).
+// returns: { joint: Int32Array [V · V], outsideDrafted, outsideAccepted, rounds, accepted }
+Napi::Value SimulateScd(const Napi::CallbackInfo & info);
+
+// _contrastiveLogits(se: Float32Array, sa: Float32Array, alpha, beta, tauA) → Float32Array cd
+Napi::Value ContrastiveLogits(const Napi::CallbackInfo & info);
+
 }  // namespace duet::testing

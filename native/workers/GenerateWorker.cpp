@@ -30,6 +30,8 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     if (kind == "greedy") cfg.kind = StrategyKind::GREEDY;
     else if (kind == "sample") cfg.kind = StrategyKind::SAMPLE;
     else if (kind == "speculative") cfg.kind = StrategyKind::SPECULATIVE;
+    else if (kind == "contrastive") cfg.kind = StrategyKind::CONTRASTIVE;
+    else if (kind == "scd") cfg.kind = StrategyKind::SCD;
     else throw DuetError(code::INVALID_ARGUMENT, "unknown strategy '" + kind + "'");
     cfg.prompt = args::tokens(o.Get("prompt"), "prompt", n_vocab);
     if (cfg.prompt.empty()) throw DuetError(code::INVALID_ARGUMENT, "Expected a non-empty prompt");
@@ -41,8 +43,15 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     cfg.seed                 = (uint64_t) args::opt_integer(o, "seed", 0, 0, (int64_t) 1 << 53);
     if (!o.Get("stop").IsUndefined()) cfg.stop = args::strings(o.Get("stop"), "stop");
     cfg.draft_tokens         = (int32_t) args::opt_integer(o, "draftTokens", 4, 1, 64);
+    cfg.draft_confidence     = (float) args::opt_number(o, "draftConfidence", 0.0, 0.0, 1.0);
+    cfg.adaptive_draft       = args::opt_boolean(o, "adaptiveDraft", false);
+    cfg.alpha                = (float) args::opt_number(o, "alpha", 0.1, 0.0, 1.0);
+    cfg.beta                 = (float) args::opt_number(o, "beta", 0.5, 0.0, 1e6);
+    cfg.amateur_temperature  = (float) args::opt_number(o, "amateurTemperature", 1.0, 1e-6, 1e6);
+    cfg.amateur_sees_prompt  = args::opt_boolean(o, "amateurSeesPrompt", true);
+    cfg.bonus                = args::opt_boolean(o, "bonus", true);
     cfg.greedy               = cfg.kind == StrategyKind::GREEDY || cfg.sampling.temperature <= 0.0f;
-    if (cfg.kind == StrategyKind::SPECULATIVE && o.Get("temperature").IsUndefined()) cfg.greedy = true;
+    if (cfg.kind != StrategyKind::SAMPLE && o.Get("temperature").IsUndefined()) cfg.greedy = true;
     return cfg;
 }
 
@@ -99,12 +108,13 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         Rng                        rng(cfg_.seed);
         std::unique_ptr<Evaluator> amateur;
         std::unique_ptr<Strategy>  strategy;
-        if (cfg_.kind == StrategyKind::SPECULATIVE) {
-            if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "strategy 'speculative' needs an amateur (use a ModelPair)");
+        if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::CONTRASTIVE || cfg_.kind == StrategyKind::SCD) {
+            if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "this strategy needs an amateur (use a ModelPair)");
             amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0);
             amateur->reset();
             if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
-            strategy = make_speculative(expert, *amateur, cfg_, rng);
+            strategy = cfg_.kind == StrategyKind::CONTRASTIVE ? make_contrastive(expert, *amateur, cfg_, rng)
+                                                               : make_speculative(expert, *amateur, cfg_, rng);
         } else {
             strategy = make_plain(expert, cfg_, rng);
         }
@@ -190,7 +200,11 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         s.Set("wallMs", wall_ms_);
         s.Set("tokensPerSecond", gen_ms_ > 0 ? tokens_.size() * 1000.0 / gen_ms_ : 0.0);
         s.Set("seed", (double) cfg_.seed);
-        if (cfg_.kind == StrategyKind::SPECULATIVE) {
+        if (cfg_.kind == StrategyKind::SCD) {
+            s.Set("meanEntropyAccepted", stats_.n_entropy_accepted > 0 ? stats_.entropy_accepted / stats_.n_entropy_accepted : 0.0);
+            s.Set("meanEntropyRejected", stats_.n_entropy_rejected > 0 ? stats_.entropy_rejected / stats_.n_entropy_rejected : 0.0);
+        }
+        if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::SCD) {
             s.Set("draftedTokens", (double) stats_.drafted);
             s.Set("acceptedTokens", (double) stats_.accepted);
             s.Set("acceptanceRate", stats_.drafted > 0 ? (double) stats_.accepted / stats_.drafted : 0.0);

@@ -1,0 +1,69 @@
+// Contrastive decoding (Li et al. 2022; O'Brien & Lewis 2023; ALGORITHMS.md §3, §D): every step takes
+// the expert's and the amateur's logits at the same prefix (both contexts advance together) and emits
+// one token from cd = (1+β)·s_e − β·s_a/τ_a over V_α = {s_e ≥ log α + max s_e}: argmax when greedy,
+// otherwise a draw from warp(cd) (temperature T, then top-k → top-p → min-p on the contrastive law).
+// The pending token (the prompt's last, then each emitted token) is decoded by both at the next step.
+#include "model/Evaluator.h"
+#include "sampling/Contrastive.h"
+#include "strategies/Strategy.h"
+
+namespace duet {
+
+std::vector<llama_token> amateur_prefix(const std::vector<llama_token> & prompt, const GenerateConfig & cfg, const llama_vocab * vocab) {
+    if (cfg.amateur_sees_prompt) return std::vector<llama_token>(prompt.begin(), prompt.end() - 1);
+    if (prompt.size() > 1 && llama_vocab_get_add_bos(vocab) && llama_vocab_bos(vocab) >= 0) return { llama_vocab_bos(vocab) };
+    return {};
+}
+
+namespace {
+
+class Contrastive final : public Strategy {
+  public:
+    Contrastive(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng)
+        : expert_(expert), amateur_(amateur), cfg_(cfg), rng_(rng), params_{ cfg.alpha, cfg.beta, cfg.amateur_temperature } {}
+
+    void begin(const std::vector<llama_token> & prompt) override {
+        const int32_t n = (int32_t) prompt.size();
+        if (n > 1) expert_.decode(prompt.data(), n - 1, Evaluator::Rows::LAST, se_);
+        const auto seen = amateur_prefix(prompt, cfg_, llama_model_get_vocab(llama_get_model(amateur_.ctx())));
+        if (!seen.empty()) amateur_.decode(seen.data(), (int32_t) seen.size(), Evaluator::Rows::LAST, sa_);
+        pending_ = prompt.back();
+    }
+
+    int32_t room() const override { return 1; }
+
+    void step(std::vector<llama_token> & out, int32_t) override {
+        expert_.decode(&pending_, 1, Evaluator::Rows::LAST, se_);
+        amateur_.decode(&pending_, 1, Evaluator::Rows::LAST, sa_);
+        contrastive::logits(se_.data(), sa_.data(), expert_.n_vocab(), params_, cd_);
+        if (cfg_.greedy) {
+            pending_ = distribution::argmax(cd_.data(), expert_.n_vocab());
+        } else {
+            distribution::warp(cd_.data(), expert_.n_vocab(), cfg_.sampling, probs_);
+            pending_ = distribution::sample(probs_.data(), expert_.n_vocab(), rng_.uniform());
+        }
+        out.push_back(pending_);
+    }
+
+    void stats(StrategyStats & s) const override {
+        s.expert_passes  = expert_.passes;
+        s.amateur_passes = amateur_.passes;
+    }
+
+  private:
+    Evaluator &                expert_;
+    Evaluator &                amateur_;
+    const GenerateConfig &     cfg_;
+    Rng &                      rng_;
+    const contrastive::Params  params_;
+    llama_token                pending_ = -1;
+    std::vector<float>         se_, sa_, cd_, probs_;
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_contrastive(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng) {
+    return std::make_unique<Contrastive>(expert, amateur, cfg, rng);
+}
+
+}  // namespace duet
