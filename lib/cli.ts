@@ -13,16 +13,20 @@ const help = `llama-duet — expert/amateur GGUF decoding for Node.js
 
 Usage:
   llama-duet demo [--out DIR] [--max-tokens N]
-      Makes the small synthetic pair (models/tiny) if absent, then prints greedy, speculative,
-      sampled and speculative-sampled generations with their stats.
+      Makes the small synthetic pair (models/tiny) if absent, then prints a generation with its stats
+      for every strategy: greedy, speculative, sample, speculative sampled, contrastive, scd.
   llama-duet make-pair --shape tiny|tinyllama --out DIR [--epsilon E] [--amateur-layers K]
                        [--seed S] [--vocab PATH | --tiny-vocab N]
       Writes DIR/expert.gguf and DIR/amateur.gguf: a random-weight llama expert and an amateur made
       of its first K layers (same embeddings and head). Deterministic for a seed.
   llama-duet generate --expert A.gguf [--amateur B.gguf] --prompt TEXT [--strategy ${strategies.join('|')}]
-                      [--max-tokens N] [--draft-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]
-                      [--seed S] [--stop STR] [--threads N] [--context-size N]
-      Streams a generation to stdout and prints its stats to stderr ('speculative' needs --amateur).
+                      [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S]
+                      [--stop STR] [--threads N] [--context-size N]
+                      [--draft-tokens N] [--draft-confidence P] [--adaptive-draft]          (speculative, scd)
+                      [--alpha A] [--beta B] [--amateur-temperature T] [--amateur-hides-prompt] (contrastive, scd)
+                      [--no-bonus]                                                            (scd)
+      Streams a generation to stdout and prints its stats to stderr (speculative, contrastive and
+      scd need --amateur).
   llama-duet --help
 
 Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stderr.
@@ -60,6 +64,8 @@ async function demo(args: string[]): Promise<void> {
         { strategy: 'speculative', draftTokens: 4 },
         { strategy: 'sample', temperature: 0.8, topP: 0.95, seed: 42 },
         { strategy: 'speculative', draftTokens: 4, temperature: 0.8, topP: 0.95, seed: 42 },
+        { strategy: 'contrastive', alpha: 0.1, beta: 0.5 },
+        { strategy: 'scd', alpha: 0.1, beta: 0.5, draftTokens: 4 },
     ];
     for (const options of runs) {
         console.log(`\n=== ${JSON.stringify(options)} ===`);
@@ -112,6 +118,13 @@ async function generateCmd(args: string[]): Promise<void> {
             strategy: { type: 'string', default: 'greedy' },
             'max-tokens': { type: 'string' },
             'draft-tokens': { type: 'string' },
+            'draft-confidence': { type: 'string' },
+            'adaptive-draft': { type: 'boolean' },
+            alpha: { type: 'string' },
+            beta: { type: 'string' },
+            'amateur-temperature': { type: 'string' },
+            'amateur-hides-prompt': { type: 'boolean' },
+            'no-bonus': { type: 'boolean' },
             temperature: { type: 'string' },
             'top-k': { type: 'string' },
             'top-p': { type: 'string' },
@@ -133,6 +146,13 @@ async function generateCmd(args: string[]): Promise<void> {
         const set = (k: string, v: string | undefined) => v !== undefined && (opts[k] = num(v, k));
         set('maxTokens', values['max-tokens']);
         set('draftTokens', values['draft-tokens']);
+        set('draftConfidence', values['draft-confidence']);
+        set('alpha', values.alpha);
+        set('beta', values.beta);
+        set('amateurTemperature', values['amateur-temperature']);
+        if (values['adaptive-draft']) opts['adaptiveDraft'] = true;
+        if (values['amateur-hides-prompt']) opts['amateurSeesPrompt'] = false;
+        if (values['no-bonus']) opts['bonus'] = false;
         set('temperature', values.temperature);
         set('topK', values['top-k']);
         set('topP', values['top-p']);

@@ -41,9 +41,10 @@ async function loadNative(path: string, opts: ResolvedLoadOptions, onProgress?: 
     }
 }
 
-function createContext(model: NativeModel, opts: ResolvedLoadOptions): NativeContext {
+function createContext(model: NativeModel, opts: ResolvedLoadOptions, shareThreadsWith?: NativeContext): NativeContext {
     try {
         return new (addon().Context)(model, {
+            ...(shareThreadsWith ? { shareThreadsWith } : {}),
             contextSize: opts.contextSize,
             batchSize: opts.batchSize,
             sequences: opts.sequences,
@@ -228,7 +229,7 @@ export async function loadPair(options: PairOptions): Promise<ModelPair> {
         const reason = addon().checkCompatibility(expert, amateur);
         if (reason !== null) throw new IncompatibleModelsError(reason);
         contexts.push(createContext(expert, opts));
-        contexts.push(createContext(amateur, opts));
+        contexts.push(createContext(amateur, opts, contexts[0]));
         return new ModelPair(
             toInfo(expertPath, expert.info()),
             toInfo(amateurPath, amateur.info()),

@@ -40,6 +40,8 @@ export interface NativeContextOptions {
     threads: number;
     /** -1 auto, 0 off, 1 on */
     flashAttention: number;
+    /** a pair's amateur context uses the expert context's CPU threadpool */
+    shareThreadsWith?: NativeContext;
 }
 
 export interface NativeGenerateOptions {

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <thread>
 
+#include "ggml-cpu.h"
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
@@ -57,6 +58,23 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
             std::string why = log_bridge::take_last_error();
             throw DuetError(code::CONTEXT_CREATE_FAILED, "llama.cpp could not create the context" + (why.empty() ? "" : ": " + why));
         }
+        // A persistent ggml threadpool (not OpenMP, not a pool per decode): decode calls come from
+        // different libuv threads, and per-caller thread teams left spinning threads fighting the running
+        // ones for the cores (5× slower on 2 cores). A pair's two contexts share one pool (`shareThreadsWith`):
+        // they never decode at the same time, and two pools would spin against each other between the
+        // amateur's and the expert's passes.
+        Napi::Value share = o.Get("shareThreadsWith");
+        if (share.IsObject()) {
+            Context * other = Napi::ObjectWrap<Context>::Unwrap(share.As<Napi::Object>());
+            if (!other || !other->pool_) throw DuetError(code::INVALID_ARGUMENT, "Expected a live Context for shareThreadsWith");
+            pool_ = other->pool_;
+        } else {
+            ggml_threadpool_params tp = ggml_threadpool_params_default(cp.n_threads);
+            ggml_threadpool_t      raw = ggml_threadpool_new(&tp);
+            if (!raw) throw DuetError(code::CONTEXT_CREATE_FAILED, "could not create the CPU threadpool");
+            pool_ = std::shared_ptr<ggml_threadpool>(raw, ggml_threadpool_free);
+        }
+        llama_attach_threadpool(ctx_, pool_.get(), pool_.get());
         seqs_      = std::make_unique<Sequences>(ctx_, m);
         model_ref_ = Napi::Persistent(mobj);
         model_->contexts++;
@@ -70,7 +88,9 @@ Context::~Context() { free_context(); }
 void Context::free_context() {
     if (ctx_) {
         seqs_.reset();
+        llama_detach_threadpool(ctx_);
         llama_free(ctx_);
+        pool_.reset();
         ctx_ = nullptr;
         model_->contexts--;
         if (!model_ref_.IsEmpty()) model_ref_.Reset();

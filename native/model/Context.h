@@ -19,7 +19,7 @@ class Context : public Napi::ObjectWrap<Context> {
   public:
     static Napi::Function Init(Napi::Env env);
 
-    // new Context(model, { contextSize, batchSize, sequences, threads, flashAttention })
+    // new Context(model, { contextSize, batchSize, sequences, threads, flashAttention, shareThreadsWith? })
     explicit Context(const Napi::CallbackInfo & info);
     ~Context() override;
 
@@ -57,6 +57,7 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::ObjectReference model_ref_;
     std::atomic_bool      busy_{ false };
     std::unique_ptr<Sequences> seqs_;
+    std::shared_ptr<ggml_threadpool> pool_;  // shared by a pair's two contexts
 };
 
 }  // namespace duet
