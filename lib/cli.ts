@@ -27,6 +27,11 @@ Usage:
                       [--no-bonus]                                                            (scd)
       Streams a generation to stdout and prints its stats to stderr (speculative, contrastive and
       scd need --amateur).
+  llama-duet bench --workload w0|w1 [--expert A.gguf --amateur B.gguf] [--out FILE.json] [--repeats N]
+                   [--no-quality]
+      Runs every strategy side by side on a pair (w0: the tiny pair, 64 tokens; w1: the tinyllama pair,
+      128 tokens; both 3 prompts, 2 threads) and writes bench/results/<workload>-<date>.json, .md and .svg
+      (schema: bench/README.md). Same as \`npm run bench -- --workload w0\`.
   llama-duet --help
 
 Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stderr.
@@ -172,6 +177,32 @@ async function generateCmd(args: string[]): Promise<void> {
     }
 }
 
+async function benchCmd(args: string[]): Promise<void> {
+    const { values } = parseArgs({
+        args,
+        options: {
+            workload: { type: 'string', default: 'w0' },
+            expert: { type: 'string' },
+            amateur: { type: 'string' },
+            out: { type: 'string' },
+            repeats: { type: 'string' },
+            'no-quality': { type: 'boolean' },
+        },
+    });
+    if (values.workload !== 'w0' && values.workload !== 'w1') throw new Error('--workload must be w0 or w1');
+    if ((values.expert === undefined) !== (values.amateur === undefined)) throw new Error('--expert and --amateur go together');
+    const { runBench, markdown } = await import('./bench.js');
+    const { report, files } = await runBench({
+        workload: values.workload,
+        ...(values.expert ? { expert: values.expert, amateur: values.amateur! } : {}),
+        ...(values.out ? { out: values.out } : {}),
+        ...(values.repeats ? { repeats: num(values.repeats, 'repeats')! } : {}),
+        quality: !values['no-quality'],
+    });
+    process.stdout.write(markdown(report));
+    console.log(`\nwrote ${files.join(', ')}`);
+}
+
 async function main(argv: string[]): Promise<number> {
     const [cmd, ...rest] = argv;
     switch (cmd) {
@@ -183,6 +214,9 @@ async function main(argv: string[]): Promise<number> {
             return 0;
         case 'generate':
             await generateCmd(rest);
+            return 0;
+        case 'bench':
+            await benchCmd(rest);
             return 0;
         case undefined:
         case '-h':

@@ -159,7 +159,7 @@ export const generateDefaults = {
     strategy: 'greedy',
     maxTokens: 128,
     draftTokens: 4,
-    draftConfidence: 0,
+    draftConfidence: 0.3,
     adaptiveDraft: false,
     alpha: 0.1,
     beta: 0.5,

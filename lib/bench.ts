@@ -1,0 +1,435 @@
+/**
+ * The benchmark harness behind `npm run bench` and `llama-duet bench` (bench/README.md documents the
+ * output schema). Every strategy of the library runs side by side in one process on one pair,
+ * alternating round-robin after a warm-up, so the ratios compare like with like. Peers (llama.cpp's
+ * native tools, node-llama-cpp) run when they are available and are reported as skipped otherwise.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { GenerationResult } from './Decoder.js';
+import type { DraftNode } from './forest.js';
+import { loadPair, type ModelPair } from './models.js';
+import type { GenerateOptions } from './options.js';
+import { packageRoot } from './paths.js';
+import { makePair, type ShapeName } from './synthetic.js';
+
+export interface Workload {
+    name: string;
+    /** synthetic shape made on first use (cached under models/), or user files */
+    shape?: ShapeName;
+    expert?: string;
+    amateur?: string;
+    maxTokens: number;
+    prompts: string[];
+    threads: number;
+    repeats: number;
+}
+
+export const workloads: Record<'w0' | 'w1', Workload> = {
+    w0: { name: 'w0', shape: 'tiny', maxTokens: 64, prompts: ['The quick brown fox', 'Once upon a time there was', 'In a hole in the ground'], threads: 2, repeats: 3 },
+    w1: { name: 'w1', shape: 'tinyllama', maxTokens: 128, prompts: ['The quick brown fox', 'Once upon a time there was', 'In a hole in the ground'], threads: 2, repeats: 2 },
+};
+
+/** One llama-duet configuration: adding a strategy to the benchmark is one line here. */
+interface DuetRun {
+    key: string;
+    options?: GenerateOptions;
+    /** a JS-driven run through verifyForest() instead of generate() */
+    custom?: (pair: ModelPair, prompt: string, maxTokens: number) => Promise<GenerationResult>;
+}
+
+const gamma = 4;
+const duetRuns: DuetRun[] = [
+    { key: 'greedy', options: { strategy: 'greedy' } },
+    { key: 'sample', options: { strategy: 'sample', temperature: 0.8, seed: 1 } },
+    { key: 'speculative', options: { strategy: 'speculative', draftTokens: gamma } },
+    { key: 'speculative-fixed-gamma', options: { strategy: 'speculative', draftTokens: gamma, draftConfidence: 0 } },
+    { key: 'speculative-sampled', options: { strategy: 'speculative', draftTokens: gamma, temperature: 0.8, seed: 1 } },
+    { key: 'contrastive', options: { strategy: 'contrastive' } },
+    { key: 'scd', options: { strategy: 'scd', draftTokens: gamma } },
+    { key: 'verifyForest-ngram', custom: ngramScheduler },
+];
+
+/** The README's custom scheduler: an n-gram drafter in JS, two branches per pass, greedy rule. */
+async function ngramScheduler(pair: ModelPair, prompt: string, maxTokens: number): Promise<GenerationResult> {
+    const t0 = performance.now();
+    const seq = await pair.createSequence(pair.tokenize(prompt));
+    const t1 = performance.now();
+    const out: number[] = [];
+    let passes = 0;
+    let drafted = 0;
+    let accepted = 0;
+    try {
+        while (out.length < maxTokens) {
+            const history = seq.tokens;
+            const nodes: DraftNode[] = [];
+            for (let i = history.length - 2, branches = 0; i >= 0 && branches < 2; i--) {
+                if (history[i] !== history.at(-1)) continue;
+                history.slice(i + 1, i + 1 + gamma).forEach((token, d) => nodes.push({ token, parent: d === 0 ? -1 : nodes.length - 1 }));
+                branches++;
+            }
+            const { trees } = await pair.verifyForest([{ sequence: seq, nodes }], { rule: 'greedy' });
+            const t = trees[0]!;
+            out.push(...t.acceptedTokens, t.next!);
+            drafted += nodes.length;
+            accepted += t.accepted.length;
+            passes++;
+            await pair.commit(t);
+        }
+    } finally {
+        await seq.dispose();
+    }
+    const tokens = out.slice(0, maxTokens);
+    const ms = performance.now() - t1;
+    return {
+        text: pair.detokenize(tokens),
+        tokens,
+        finishReason: 'length',
+        stats: {
+            promptTokens: seq.length,
+            generatedTokens: tokens.length,
+            expertPasses: passes + 1,
+            amateurPasses: 0,
+            promptMs: t1 - t0,
+            generationMs: ms,
+            wallMs: performance.now() - t0,
+            tokensPerSecond: (tokens.length * 1000) / ms,
+            seed: 0,
+            draftedTokens: drafted,
+            acceptedTokens: accepted,
+            acceptanceRate: drafted > 0 ? accepted / drafted : 0,
+            verifyPasses: passes,
+            meanAcceptedLength: out.length / passes,
+        },
+    };
+}
+
+export interface BenchRun {
+    system: string;
+    strategy: string;
+    options: Record<string, unknown>;
+    tokensPerSecond: number;
+    tokensPerSecondRange: [number, number];
+    samples: number;
+    acceptanceRate: number | null;
+    meanAcceptedLength: number | null;
+    acceptanceByDepth: number[] | null;
+    expertPasses: number;
+    amateurPasses: number;
+    draftMs: number | null;
+    verifyMs: number | null;
+    /** Leviathan bound from the measured acceptance and costs, tokens/s; efficiency = measured / bound */
+    theoreticalTokensPerSecond: number | null;
+    efficiency: number | null;
+    peakRssBytes: number;
+    kvBytes: number;
+}
+
+export interface QualityRow {
+    strategy: string;
+    samples: number;
+    repetition4: number;
+    distinct1: number;
+    distinct2: number;
+    meanExpertLogLikelihood: number;
+}
+
+export interface BenchReport {
+    schema: 1;
+    date: string;
+    machine: { cpu: string; cores: number; memoryBytes: number; node: string; platform: string };
+    commit: string | null;
+    workload: Omit<Workload, 'shape'> & { expert: string; amateur: string };
+    runs: BenchRun[];
+    ratios: Record<string, number | null>;
+    skipped: { system: string; reason: string }[];
+    quality: QualityRow[];
+}
+
+const median = (v: number[]) => {
+    const s = [...v].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+
+function progress(done: number, total: number, label: string): void {
+    if (!process.stderr.isTTY) {
+        if (done === total || done % 5 === 0) process.stderr.write(`[bench] ${done}/${total} ${label}\n`);
+        return;
+    }
+    const w = 30;
+    const f = Math.round((done / total) * w);
+    process.stderr.write(`\r[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${done}/${total} ${label.padEnd(40).slice(0, 40)}`);
+    if (done === total) process.stderr.write('\n');
+}
+
+/** Bytes of KV cache per token for a model (f16 K and V, every layer). */
+function kvBytesPerToken(info: { nLayer: number; nEmbd: number; nHead: number; nHeadKv: number }): number {
+    return info.nLayer * 2 * ((info.nEmbd / info.nHead) * info.nHeadKv) * 2;
+}
+
+export interface BenchOptions {
+    workload: 'w0' | 'w1';
+    expert?: string;
+    amateur?: string;
+    out?: string;
+    repeats?: number;
+    quality?: boolean;
+}
+
+export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; files: string[] }> {
+    const wl = { ...workloads[o.workload], ...(o.repeats ? { repeats: o.repeats } : {}) };
+    let expert = o.expert;
+    let amateur = o.amateur;
+    if (!expert || !amateur) {
+        const dir = join(packageRoot(), 'models', wl.shape!);
+        if (!existsSync(join(dir, 'expert.gguf')) || !existsSync(join(dir, 'amateur.gguf'))) {
+            process.stderr.write(`[bench] making the synthetic '${wl.shape}' pair in ${dir} (once)\n`);
+            await makePair({ out: dir, shape: wl.shape! });
+        }
+        expert = join(dir, 'expert.gguf');
+        amateur = join(dir, 'amateur.gguf');
+    }
+    const pair = await loadPair({ expert, amateur, contextSize: 2048, threads: wl.threads });
+    try {
+        const perTokenE = kvBytesPerToken(pair.expert);
+        const perTokenA = kvBytesPerToken(pair.amateur);
+        // warm-up: one short run of each
+        for (const r of duetRuns) await execute(pair, r, wl.prompts[0]!, 8);
+        const results = new Map<string, GenerationResult[]>(duetRuns.map((r) => [r.key, []]));
+        const total = wl.repeats * wl.prompts.length * duetRuns.length;
+        let done = 0;
+        for (let rep = 0; rep < wl.repeats; rep++) {
+            for (const prompt of wl.prompts) {
+                for (const r of duetRuns) {
+                    progress(done, total, `${r.key} (repeat ${rep + 1})`);
+                    results.get(r.key)!.push(await execute(pair, r, prompt, wl.maxTokens));
+                    done++;
+                }
+            }
+        }
+        progress(total, total, 'done');
+        const runs: BenchRun[] = duetRuns.map((r) => {
+            const res = results.get(r.key)!;
+            const tps = res.map((x) => x.stats.tokensPerSecond);
+            const s = res.map((x) => x.stats);
+            const spec = s[0]!.draftedTokens !== undefined;
+            const acc = spec ? s.reduce((a, x) => a + x.acceptedTokens!, 0) / Math.max(1, s.reduce((a, x) => a + x.draftedTokens!, 0)) : null;
+            let bound: number | null = null;
+            const usesAmateur = s[0]!.amateurPasses > 0;
+            if (spec && usesAmateur && acc !== null && acc < 1) {
+                // Leviathan: E = (1 − α^{γ+1}) / (1 − α) tokens per round, cost = γ·t_amateur + t_verify(γ+1)
+                const tA = mean(s.map((x) => x.draftMs! / Math.max(1, x.amateurPasses)));
+                const tV = mean(s.map((x) => x.verifyMs! / Math.max(1, x.verifyPasses!)));
+                const E = (1 - acc ** (gamma + 1)) / (1 - acc);
+                bound = (E * 1000) / (gamma * tA + tV);
+            }
+            const byDepth = spec && s[0]!.acceptanceByDepth ? s[0]!.acceptanceByDepth.map((_, d) => mean(s.map((x) => x.acceptanceByDepth![d] ?? 0))) : null;
+            const cells = Math.max(...s.map((x) => x.promptTokens + x.generatedTokens)) + (spec ? gamma + 1 : 0);
+            return {
+                system: 'llama-duet',
+                strategy: r.key,
+                options: (r.options ?? { scheduler: 'n-gram, 2 branches, rule greedy' }) as Record<string, unknown>,
+                tokensPerSecond: median(tps),
+                tokensPerSecondRange: [Math.min(...tps), Math.max(...tps)],
+                samples: tps.length,
+                acceptanceRate: acc,
+                meanAcceptedLength: spec ? mean(s.map((x) => x.meanAcceptedLength!)) : null,
+                acceptanceByDepth: byDepth,
+                expertPasses: mean(s.map((x) => x.expertPasses)),
+                amateurPasses: mean(s.map((x) => x.amateurPasses)),
+                draftMs: spec && usesAmateur ? mean(s.map((x) => x.draftMs!)) : null,
+                verifyMs: spec && usesAmateur ? mean(s.map((x) => x.verifyMs!)) : null,
+                theoreticalTokensPerSecond: bound,
+                efficiency: bound ? median(tps) / bound : null,
+                peakRssBytes: process.resourceUsage().maxRSS * 1024,
+                kvBytes: cells * perTokenE + (usesAmateur ? cells * perTokenA : 0),
+            };
+        });
+        const tpsOf = (k: string) => runs.find((r) => r.strategy === k)?.tokensPerSecond ?? null;
+        const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? a / b : null);
+        const skipped = [
+            { system: 'llama.cpp-speculative-simple', reason: 'peer runner not built yet: see bench/README.md "Peers"' },
+            { system: 'node-llama-cpp-draft', reason: 'peer runner not built yet: see bench/README.md "Peers"' },
+        ];
+        const report: BenchReport = {
+            schema: 1,
+            date: new Date().toISOString(),
+            machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
+            commit: gitCommit(),
+            workload: { name: wl.name, maxTokens: wl.maxTokens, prompts: wl.prompts, threads: wl.threads, repeats: wl.repeats, expert, amateur },
+            runs,
+            ratios: {
+                'speculative/greedy': ratio(tpsOf('speculative'), tpsOf('greedy')),
+                'speculative/llama.cpp-speculative-simple': null,
+                'speculative/node-llama-cpp-draft': null,
+                'scd/contrastive': ratio(tpsOf('scd'), tpsOf('contrastive')),
+            },
+            skipped,
+            quality: o.quality === false ? [] : await quality(pair, wl),
+        };
+        const files = writeReport(report, o.out);
+        return { report, files };
+    } finally {
+        await pair.dispose();
+    }
+}
+
+async function execute(pair: ModelPair, r: DuetRun, prompt: string, maxTokens: number): Promise<GenerationResult> {
+    if (r.custom) return r.custom(pair, prompt, maxTokens);
+    return pair.generate(prompt, { ...r.options, maxTokens });
+}
+
+/** Repetition, diversity and the expert's log-likelihood of sampled outputs (T = 1), per strategy. */
+async function quality(pair: ModelPair, wl: Workload): Promise<QualityRow[]> {
+    const kinds: [string, GenerateOptions][] = [
+        ['sample', { strategy: 'sample', temperature: 1 }],
+        ['speculative', { strategy: 'speculative', temperature: 1, draftTokens: gamma }],
+        ['contrastive', { strategy: 'contrastive', temperature: 1 }],
+        ['scd', { strategy: 'scd', temperature: 1, draftTokens: gamma }],
+    ];
+    const seeds = [1, 2, 3];
+    const rows: QualityRow[] = [];
+    let done = 0;
+    const total = kinds.length * seeds.length * wl.prompts.length;
+    for (const [name, options] of kinds) {
+        const rep: number[] = [];
+        const d1: number[] = [];
+        const d2: number[] = [];
+        const ll: number[] = [];
+        for (const seed of seeds) {
+            for (const prompt of wl.prompts) {
+                progress(done++, total, `quality ${name}`);
+                const r = await pair.generate(prompt, { ...options, seed, maxTokens: wl.maxTokens });
+                const t = r.tokens;
+                rep.push(repeatedNgrams(t, 4));
+                d1.push(distinct(t, 1));
+                d2.push(distinct(t, 2));
+                ll.push(await expertLogLikelihood(pair, pair.tokenize(prompt), t));
+            }
+        }
+        rows.push({ strategy: name, samples: rep.length, repetition4: mean(rep), distinct1: mean(d1), distinct2: mean(d2), meanExpertLogLikelihood: mean(ll) });
+    }
+    progress(total, total, 'quality done');
+    return rows;
+}
+
+/** Fraction of 4-grams that already occurred earlier in the output. */
+export function repeatedNgrams(tokens: readonly number[], n: number): number {
+    const seen = new Set<string>();
+    let rep = 0;
+    let all = 0;
+    for (let i = 0; i + n <= tokens.length; i++) {
+        const k = tokens.slice(i, i + n).join(',');
+        if (seen.has(k)) rep++;
+        seen.add(k);
+        all++;
+    }
+    return all ? rep / all : 0;
+}
+
+/** Distinct n-grams / all n-grams. */
+export function distinct(tokens: readonly number[], n: number): number {
+    const s = new Set<string>();
+    let all = 0;
+    for (let i = 0; i + n <= tokens.length; i++, all++) s.add(tokens.slice(i, i + n).join(','));
+    return all ? s.size / all : 0;
+}
+
+/** Mean per-token log-likelihood of `tokens` after `prompt` under the expert: one verifyForest pass over the chain. */
+async function expertLogLikelihood(pair: ModelPair, prompt: number[], tokens: readonly number[]): Promise<number> {
+    if (tokens.length === 0) return 0;
+    const seq = await pair.createSequence(prompt);
+    try {
+        const { trees, release } = await pair.verifyForest([{ sequence: seq, nodes: tokens.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none' });
+        await release();
+        return mean(trees[0]!.nodes.map((n) => n.logprob));
+    } finally {
+        await seq.dispose();
+    }
+}
+
+function gitCommit(): string | null {
+    try {
+        return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: packageRoot(), encoding: 'utf8' }).trim();
+    } catch {
+        return null;
+    }
+}
+
+const fmt = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? '–' : v.toFixed(d));
+
+export function markdown(r: BenchReport): string {
+    const lines = [
+        `## ${r.workload.name} — ${r.date.slice(0, 10)}, commit ${r.commit ?? '?'}`,
+        '',
+        `${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}; ${r.workload.threads} threads, ${r.workload.maxTokens} new tokens, ${r.workload.prompts.length} prompts × ${r.workload.repeats} repeats (median, [min–max]).`,
+        '',
+        '| system | strategy | tokens/s | range | acceptance | mean accepted length | expert passes | amateur passes | bound tokens/s | efficiency | KV bytes |',
+        '|---|---|---|---|---|---|---|---|---|---|---|',
+        ...r.runs.map(
+            (x) =>
+                `| ${x.system} | ${x.strategy} | ${fmt(x.tokensPerSecond)} | ${fmt(x.tokensPerSecondRange[0])}–${fmt(x.tokensPerSecondRange[1])} | ${fmt(x.acceptanceRate, 3)} | ${fmt(x.meanAcceptedLength)} | ${fmt(x.expertPasses, 1)} | ${fmt(x.amateurPasses, 1)} | ${fmt(x.theoreticalTokensPerSecond)} | ${fmt(x.efficiency)} | ${x.kvBytes} |`,
+        ),
+        '',
+        '| ratio | value |',
+        '|---|---|',
+        ...Object.entries(r.ratios).map(([k, v]) => `| ${k} | ${v === null ? '– (not measured)' : `${v.toFixed(2)}×`} |`),
+    ];
+    if (r.skipped.length) lines.push('', ...r.skipped.map((s) => `- skipped **${s.system}**: ${s.reason}`));
+    if (r.quality.length) {
+        lines.push(
+            '',
+            `Quality (temperature 1, ${r.quality[0]!.samples} samples each): repetition = fraction of repeated 4-grams; log-likelihood = the expert's mean per-token log-prob of the output.`,
+            '',
+            '| strategy | repetition (4-gram) | distinct-1 | distinct-2 | expert log-likelihood |',
+            '|---|---|---|---|---|',
+            ...r.quality.map((q) => `| ${q.strategy} | ${fmt(q.repetition4, 3)} | ${fmt(q.distinct1, 3)} | ${fmt(q.distinct2, 3)} | ${fmt(q.meanExpertLogLikelihood, 3)} |`),
+        );
+    }
+    return lines.join('\n') + '\n';
+}
+
+export function svg(r: BenchReport): string {
+    const w = 720;
+    const barH = 22;
+    const left = 260;
+    const maxT = Math.max(...r.runs.map((x) => x.tokensPerSecond));
+    const rows = r.runs.map((x, i) => {
+        const len = ((w - left - 80) * x.tokensPerSecond) / maxT;
+        const y = 40 + i * (barH + 6);
+        return `<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="12">${x.system} · ${x.strategy}</text><rect x="${left}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="#4a7bd0"/><text x="${(left + len + 6).toFixed(1)}" y="${y + 15}" font-size="12">${x.tokensPerSecond.toFixed(1)}</text>`;
+    });
+    const top = 40 + r.runs.length * (barH + 6) + 30;
+    const depthRuns = r.runs.filter((x) => x.acceptanceByDepth);
+    const depth = depthRuns.flatMap((x, i) => {
+        const y = top + 30 + i * 26;
+        return [
+            `<text x="${left - 8}" y="${y + 14}" text-anchor="end" font-size="12">${x.strategy}</text>`,
+            ...x.acceptanceByDepth!.map(
+                (a, d) => `<rect x="${left + d * 52}" y="${y}" width="48" height="20" fill="rgb(${Math.round(255 * (1 - a))},${Math.round(120 + 100 * a)},90)"/><text x="${left + d * 52 + 24}" y="${y + 14}" text-anchor="middle" font-size="11">${a.toFixed(2)}</text>`,
+            ),
+        ];
+    });
+    const h = top + 40 + depthRuns.length * 26 + 10;
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">
+<text x="10" y="22" font-size="15">${r.workload.name}: tokens/s (median) — ${r.date.slice(0, 10)} ${r.commit ?? ''}</text>
+${rows.join('\n')}
+<text x="10" y="${top + 10}" font-size="15">acceptance by draft depth (1 → γ)</text>
+${depth.join('\n')}
+</svg>
+`;
+}
+
+function writeReport(r: BenchReport, out?: string): string[] {
+    const json = out ?? join(packageRoot(), 'bench', 'results', `${r.workload.name}-${r.date.slice(0, 10)}.json`);
+    mkdirSync(join(json, '..'), { recursive: true });
+    const base = json.replace(/\.json$/, '');
+    writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
+    writeFileSync(`${base}.md`, markdown(r));
+    writeFileSync(`${base}.svg`, svg(r));
+    return [json, `${base}.md`, `${base}.svg`];
+}
