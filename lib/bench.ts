@@ -4,7 +4,7 @@
  * alternating round-robin after a warm-up, so the ratios compare like with like. Peers (llama.cpp's
  * native tools, node-llama-cpp) run when they are available and are reported as skipped otherwise.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -251,10 +251,10 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         });
         const tpsOf = (k: string) => runs.find((r) => r.strategy === k)?.tokensPerSecond ?? null;
         const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? a / b : null);
-        const skipped = [
-            { system: 'llama.cpp-speculative-simple', reason: 'peer runner not built yet: see bench/README.md "Peers"' },
-            { system: 'node-llama-cpp-draft', reason: 'peer runner not built yet: see bench/README.md "Peers"' },
-        ];
+        const skipped: BenchReport['skipped'] = [{ system: 'node-llama-cpp-draft', reason: 'peer runner not written yet (issue 5)' }];
+        const peer = llamaCppPeer(wl, expert, amateur);
+        if ('reason' in peer) skipped.push({ system: 'llama.cpp-speculative-simple', reason: peer.reason });
+        else runs.push(...peer.runs);
         const report: BenchReport = {
             schema: 1,
             date: new Date().toISOString(),
@@ -264,7 +264,7 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
             runs,
             ratios: {
                 'speculative/greedy': ratio(tpsOf('speculative'), tpsOf('greedy')),
-                'speculative/llama.cpp-speculative-simple': null,
+                'speculative/llama.cpp-speculative-simple': ratio(tpsOf('speculative'), runs.find((x) => x.system === 'llama.cpp' && x.strategy === 'speculative-simple')?.tokensPerSecond ?? null),
                 'speculative/node-llama-cpp-draft': null,
                 'scd/contrastive': ratio(tpsOf('scd'), tpsOf('contrastive')),
             },
@@ -276,6 +276,69 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
     } finally {
         await pair.dispose();
     }
+}
+
+/** llama.cpp's own tools from the same extracted release (LLAMA_DUET_BENCH_TOOLS=1 npm run build:native). */
+function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: BenchRun[] } | { reason: string } {
+    const bin = join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
+    const spec = join(bin, 'llama-speculative-simple');
+    const bench = join(bin, 'llama-bench');
+    if (!existsSync(spec) || !existsSync(bench)) return { reason: `${bin}/llama-speculative-simple, llama-bench not built: run LLAMA_DUET_BENCH_TOOLS=1 npm run build:native` };
+    const blank = (strategy: string, options: Record<string, unknown>, tps: number[]): BenchRun => ({
+        system: 'llama.cpp',
+        strategy,
+        options,
+        tokensPerSecond: median(tps),
+        tokensPerSecondRange: [Math.min(...tps), Math.max(...tps)],
+        samples: tps.length,
+        acceptanceRate: null,
+        meanAcceptedLength: null,
+        acceptanceByDepth: null,
+        expertPasses: 0,
+        amateurPasses: 0,
+        draftMs: null,
+        verifyMs: null,
+        theoreticalTokensPerSecond: null,
+        efficiency: null,
+        peakRssBytes: 0,
+        kvBytes: 0,
+    });
+    const runs: BenchRun[] = [];
+    // speculative-simple, same γ, prompts, threads and token budget (its other settings at their defaults)
+    const tps: number[] = [];
+    let drafted = 0;
+    let accepted = 0;
+    let rss = 0;
+    for (let rep = 0; rep < wl.repeats; rep++) {
+        for (const prompt of wl.prompts) {
+            progress(0, 1, 'llama.cpp speculative-simple');
+            const args = ['-m', expert, '-md', amateur, '-p', prompt, '-n', String(wl.maxTokens), '-t', String(wl.threads), '-td', String(wl.threads),
+                '-c', '2048', '--temp', '0', '--spec-type', 'draft-simple', '--spec-draft-n-max', String(gamma), '--seed', '1'];
+            const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', spec, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+            const text = `${r.stdout}\n${r.stderr}`;
+            const m = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t\/s/.exec(text);
+            if (r.status !== 0 || !m) return { reason: `llama-speculative-simple failed (exit ${r.status}): ${text.slice(-400)}` };
+            tps.push(Number(m[3]));
+            drafted += Number(/n_drafted\s*=\s*(\d+)/.exec(text)?.[1] ?? 0);
+            accepted += Number(/n_accept\s*=\s*(\d+)/.exec(text)?.[1] ?? 0);
+            rss = Math.max(rss, Number(/MAXRSS (\d+)/.exec(text)?.[1] ?? 0) * 1024);
+        }
+    }
+    runs.push({ ...blank('speculative-simple', { draftMax: gamma, specType: 'draft-simple', temperature: 0 }, tps), acceptanceRate: drafted ? accepted / drafted : null, peakRssBytes: rss });
+    // llama-bench: token generation of the expert and of the amateur alone
+    for (const [who, model] of [['expert', expert], ['amateur', amateur]] as const) {
+        const r = spawnSync(bench, ['-m', model, '-p', '0', '-n', String(wl.maxTokens), '-t', String(wl.threads), '-r', String(Math.max(2, wl.repeats)), '-o', 'json'], {
+            encoding: 'utf8',
+            maxBuffer: 1 << 26,
+        });
+        try {
+            const rows = JSON.parse(r.stdout) as { avg_ts: number; samples_ts?: number[] }[];
+            runs.push(blank(`greedy-${who} (llama-bench tg${wl.maxTokens})`, { threads: wl.threads }, rows[0]!.samples_ts ?? [rows[0]!.avg_ts]));
+        } catch {
+            return { reason: `llama-bench failed (exit ${r.status}): ${r.stderr.slice(-400)}` };
+        }
+    }
+    return { runs };
 }
 
 async function execute(pair: ModelPair, r: DuetRun, prompt: string, maxTokens: number): Promise<GenerationResult> {

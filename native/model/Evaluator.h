@@ -1,6 +1,7 @@
-// The only code that calls llama_decode for generation: one llama_context, one sequence, a reusable
-// batch, logits rows copied out before the next decode (pitfall: pointers die on the next decode),
-// KV truncation through llama_memory_seq_rm with its return value checked.
+// The decode path of generate(): one llama_context, one sequence (slot 0), a reusable batch, logits rows
+// copied out before the next decode (pitfall: pointers die on the next decode), KV truncation through
+// llama_memory_seq_rm with its return value checked. (The other caller of llama_decode is
+// forest/Sequences: the sequence API and verifyForest.)
 #pragma once
 #include <cstdint>
 #include <vector>

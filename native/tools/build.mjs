@@ -54,6 +54,13 @@ const args = [
 console.log(`[llama-duet] building the addon (${variant}) against ${llamaDir} in ${workDir}`);
 execFileSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 
+if (benchTools) {
+  // `cmake-js compile` does not reconfigure an existing work dir: switch the option on explicitly, then
+  // build the tools target (bench/ runs them from .cache/cmake-<variant>/bin).
+  execFileSync('cmake', ['-DLLAMA_DUET_BENCH_TOOLS=ON', workDir], { cwd: root, stdio: 'inherit' });
+  execFileSync('cmake', ['--build', workDir, '--target', 'llama_duet_bench_tools', '--parallel', String(jobs)], { cwd: root, stdio: 'inherit' });
+}
+
 const built = join(workDir, 'Release', 'llama_duet.node');
 if (!existsSync(built)) throw new Error(`cmake-js finished but ${built} is missing`);
 mkdirSync(outDir, { recursive: true });
