@@ -251,7 +251,10 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         });
         const tpsOf = (k: string) => runs.find((r) => r.strategy === k)?.tokensPerSecond ?? null;
         const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? a / b : null);
-        const skipped: BenchReport['skipped'] = [{ system: 'node-llama-cpp-draft', reason: 'peer runner not written yet (issue 5)' }];
+        const skipped: BenchReport['skipped'] = [];
+        const nlc = nodeLlamaCppPeer(wl, expert, amateur);
+        if ('reason' in nlc) skipped.push({ system: 'node-llama-cpp-draft', reason: nlc.reason });
+        else runs.push(...nlc.runs);
         const peer = llamaCppPeer(wl, expert, amateur);
         if ('reason' in peer) skipped.push({ system: 'llama.cpp-speculative-simple', reason: peer.reason });
         else runs.push(...peer.runs);
@@ -265,7 +268,7 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
             ratios: {
                 'speculative/greedy': ratio(tpsOf('speculative'), tpsOf('greedy')),
                 'speculative/llama.cpp-speculative-simple': ratio(tpsOf('speculative'), runs.find((x) => x.system === 'llama.cpp' && x.strategy === 'speculative-simple')?.tokensPerSecond ?? null),
-                'speculative/node-llama-cpp-draft': null,
+                'speculative/node-llama-cpp-draft': ratio(tpsOf('speculative'), runs.find((x) => x.system === 'node-llama-cpp' && x.strategy === 'draft')?.tokensPerSecond ?? null),
                 'scd/contrastive': ratio(tpsOf('scd'), tpsOf('contrastive')),
             },
             skipped,
@@ -339,6 +342,49 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
         }
     }
     return { runs };
+}
+
+/** node-llama-cpp (devDependency, its prebuilt CPU binary) in a child process: bench/node-llama-cpp.mjs. */
+function nodeLlamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: BenchRun[] } | { reason: string } {
+    const script = join(packageRoot(), 'bench', 'node-llama-cpp.mjs');
+    if (!existsSync(script) || !existsSync(join(packageRoot(), 'node_modules', 'node-llama-cpp'))) {
+        return { reason: 'node-llama-cpp (devDependency) is not installed' };
+    }
+    progress(0, 1, 'node-llama-cpp');
+    const args = { expert, amateur, maxTokens: wl.maxTokens, threads: wl.threads, gamma, prompts: wl.prompts, repeats: wl.repeats };
+    const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', process.execPath, script, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 26, cwd: packageRoot() });
+    const line = r.stdout.trim().split('\n').at(-1) ?? '';
+    let parsed: { version: string; runs: Record<'alone' | 'draft', { tps: number[]; tokens: number[]; validated: number; refuted: number }> };
+    try {
+        parsed = JSON.parse(line);
+    } catch {
+        return { reason: `node-llama-cpp runner failed (exit ${r.status}): ${r.stderr.slice(-400)}` };
+    }
+    const rss = Number(/MAXRSS (\d+)/.exec(r.stderr)?.[1] ?? 0) * 1024;
+    return {
+        runs: (['alone', 'draft'] as const).map((mode) => {
+            const x = parsed.runs[mode];
+            return {
+                system: 'node-llama-cpp',
+                strategy: mode,
+                options: { version: parsed.version, temperature: 0, ...(mode === 'draft' ? { predictor: 'DraftSequenceTokenPredictor', maxTokens: gamma } : {}) },
+                tokensPerSecond: median(x.tps),
+                tokensPerSecondRange: [Math.min(...x.tps), Math.max(...x.tps)],
+                samples: x.tps.length,
+                acceptanceRate: mode === 'draft' && x.validated + x.refuted > 0 ? x.validated / (x.validated + x.refuted) : null,
+                meanAcceptedLength: null,
+                acceptanceByDepth: null,
+                expertPasses: 0,
+                amateurPasses: 0,
+                draftMs: null,
+                verifyMs: null,
+                theoreticalTokensPerSecond: null,
+                efficiency: null,
+                peakRssBytes: rss,
+                kvBytes: 0,
+            };
+        }),
+    };
 }
 
 async function execute(pair: ModelPair, r: DuetRun, prompt: string, maxTokens: number): Promise<GenerationResult> {

@@ -1,0 +1,46 @@
+// Peer runner for the benchmark (spawned by lib/bench.ts in its own process, so two llama.cpp builds
+// never share one): node-llama-cpp (devDependency, its prebuilt CPU binary) generating greedily with the
+// expert alone and with DraftSequenceTokenPredictor at the same γ. Prints one JSON object on stdout.
+// usage: node bench/node-llama-cpp.mjs '{"expert","amateur","maxTokens","threads","gamma","prompts","repeats"}'
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { DraftSequenceTokenPredictor, getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp';
+
+const o = JSON.parse(process.argv[2]);
+const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+const model = await llama.loadModel({ modelPath: o.expert });
+const draftModel = await llama.loadModel({ modelPath: o.amateur });
+const pkg = createRequire(import.meta.url).resolve('node-llama-cpp').replace(/dist[\\/]index\.js$/, 'package.json');
+const out = { version: JSON.parse(readFileSync(pkg, 'utf8')).version, runs: {} };
+for (const mode of ['alone', 'draft']) {
+    const tps = [];
+    const tokens = [];
+    let validated = 0;
+    let refuted = 0;
+    for (let rep = 0; rep < o.repeats; rep++) {
+        for (const prompt of o.prompts) {
+            const context = await model.createContext({ contextSize: 2048, threads: o.threads });
+            const draftContext = mode === 'draft' ? await draftModel.createContext({ contextSize: 2048, threads: o.threads }) : null;
+            const sequence = draftContext
+                ? context.getSequence({ tokenPredictor: new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: o.gamma }) })
+                : context.getSequence();
+            const completion = new LlamaCompletion({ contextSequence: sequence });
+            let generated = 0;
+            const t0 = performance.now();
+            await completion.generateCompletion(prompt, { maxTokens: o.maxTokens, temperature: 0, onToken: (t) => (generated += t.length) });
+            const ms = performance.now() - t0;
+            tps.push((generated * 1000) / ms);
+            tokens.push(generated);
+            const p = sequence.tokenPredictions;
+            validated += p.validated;
+            refuted += p.refuted;
+            await context.dispose();
+            await draftContext?.dispose();
+        }
+    }
+    out.runs[mode] = { tps, tokens, validated, refuted };
+}
+process.stdout.write(JSON.stringify(out) + '\n');
+await model.dispose();
+await draftModel.dispose();
+await llama.dispose();
