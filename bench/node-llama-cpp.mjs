@@ -1,16 +1,23 @@
 // Peer runner for the benchmark (spawned by lib/bench.ts in its own process, so two llama.cpp builds
-// never share one): node-llama-cpp (devDependency, its prebuilt CPU binary) generating greedily with the
+// never share one): node-llama-cpp 3.22.1 (its prebuilt CPU binary) generating greedily with the
 // expert alone and with DraftSequenceTokenPredictor at the same γ. Prints one JSON object on stdout.
 // usage: node bench/node-llama-cpp.mjs '{"expert","amateur","maxTokens","threads","gamma","prompts","repeats"}'
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { DraftSequenceTokenPredictor, getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// installed by `npm run bench:peers` into .cache/peers (not a dependency: its optional platform packages
+// are not all on the registry, which breaks `npm ci`)
+const peers = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '.cache', 'peers');
+const entry = createRequire(join(peers, 'package.json')).resolve('node-llama-cpp');
+const { DraftSequenceTokenPredictor, getLlama, LlamaCompletion, LlamaLogLevel } = await import(pathToFileURL(entry).href);
 
 const o = JSON.parse(process.argv[2]);
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath: o.expert });
 const draftModel = await llama.loadModel({ modelPath: o.amateur });
-const pkg = createRequire(import.meta.url).resolve('node-llama-cpp').replace(/dist[\\/]index\.js$/, 'package.json');
+const pkg = entry.replace(/dist[\\/]index\.js$/, 'package.json');
 const out = { version: JSON.parse(readFileSync(pkg, 'utf8')).version, runs: {} };
 for (const mode of ['alone', 'draft']) {
     const tps = [];

@@ -286,7 +286,7 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
     const bin = join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
     const spec = join(bin, 'llama-speculative-simple');
     const bench = join(bin, 'llama-bench');
-    if (!existsSync(spec) || !existsSync(bench)) return { reason: `${bin}/llama-speculative-simple, llama-bench not built: run LLAMA_DUET_BENCH_TOOLS=1 npm run build:native` };
+    if (!existsSync(spec) || !existsSync(bench)) return { reason: `${bin}/llama-speculative-simple, llama-bench not built: run npm run bench:peers` };
     const blank = (strategy: string, options: Record<string, unknown>, tps: number[]): BenchRun => ({
         system: 'llama.cpp',
         strategy,
@@ -344,11 +344,11 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
     return { runs };
 }
 
-/** node-llama-cpp (devDependency, its prebuilt CPU binary) in a child process: bench/node-llama-cpp.mjs. */
+/** node-llama-cpp 3.22.1 (its prebuilt CPU binary, installed by `npm run bench:peers`) in a child process: bench/node-llama-cpp.mjs. */
 function nodeLlamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: BenchRun[] } | { reason: string } {
     const script = join(packageRoot(), 'bench', 'node-llama-cpp.mjs');
-    if (!existsSync(script) || !existsSync(join(packageRoot(), 'node_modules', 'node-llama-cpp'))) {
-        return { reason: 'node-llama-cpp (devDependency) is not installed' };
+    if (!existsSync(script) || !existsSync(join(packageRoot(), '.cache', 'peers', 'node_modules', 'node-llama-cpp'))) {
+        return { reason: 'node-llama-cpp is not installed in .cache/peers: run npm run bench:peers' };
     }
     progress(0, 1, 'node-llama-cpp');
     const args = { expert, amateur, maxTokens: wl.maxTokens, threads: wl.threads, gamma, prompts: wl.prompts, repeats: wl.repeats };
