@@ -31,7 +31,8 @@ Usage:
                    [--no-quality]
       Runs every strategy side by side on a pair (w0: the tiny pair, 64 tokens; w1: the tinyllama pair,
       128 tokens; both 3 prompts, 2 threads) and writes bench/results/<workload>-<date>.json, .md and .svg
-      (schema: bench/README.md). Same as \`npm run bench -- --workload w0\`.
+      (schema: bench/README.md). Same as \`npm run bench -- --workload w0\`. The peers (llama.cpp's
+      llama-speculative-simple and llama-bench, node-llama-cpp) run once \`npm run bench:peers\` built them.
   llama-duet --help
 
 Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stderr.
