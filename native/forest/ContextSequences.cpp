@@ -62,12 +62,14 @@ class ContextTask : public Napi::AsyncWorker {
     const char *                            code_ = code::NATIVE;
 };
 
-// Claims the context for a synchronous operation on the JS thread.
-struct Claim {
-    Context * c;
-    explicit Claim(Context * ctx) : c(ctx) { c->acquire(); }
-    ~Claim() { c->release(); }
-};
+// Claims the context, then runs `work` on a worker thread; the promise resolves with `done(env)`.
+Napi::Promise queue_task(const Napi::CallbackInfo & info, Context * ctx, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done) {
+    ctx->acquire();
+    auto *        task = new ContextTask(info.Env(), ctx, info.This().As<Napi::Object>(), std::move(work), std::move(done));
+    Napi::Promise p    = task->Promise();
+    task->Queue();
+    return p;
+}
 
 llama_seq_id seq_arg(const Napi::Value & v) { return (llama_seq_id) args::integer(v, "sequence", 0, kMaxSequences - 1); }
 
@@ -108,13 +110,7 @@ Napi::Value Context::SeqAppend(const Napi::CallbackInfo & info) {
         const llama_seq_id seq  = seq_arg(info[0]);
         auto               toks = args::tokens(info[1], "tokens", model_->n_vocab());
         Sequences &        s    = sequences();
-        acquire();
-        auto * task = new ContextTask(
-            info.Env(), this, info.This().As<Napi::Object>(), [&s, seq, toks]() { s.append(seq, toks); },
-            [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
-        Napi::Promise p = task->Promise();
-        task->Queue();
-        return p;
+        return queue_task(info, this, [&s, seq, toks]() { s.append(seq, toks); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
     });
 }
 
@@ -210,9 +206,8 @@ Napi::Value Context::VerifyForest(const Napi::CallbackInfo & info) {
         }
         Sequences & s   = sequences();
         auto        out = std::make_shared<ForestOut>();
-        acquire();
-        auto * task = new ContextTask(
-            info.Env(), this, info.This().As<Napi::Object>(), [&s, trees = std::move(trees), opt, out]() { *out = s.verify(trees, opt); },
+        return queue_task(
+            info, this, [&s, trees = std::move(trees), opt, out]() { *out = s.verify(trees, opt); },
             [out](Napi::Env env) -> Napi::Value {
                 Napi::Object r = Napi::Object::New(env);
                 r.Set("id", Napi::Number::New(env, (double) out->id));
@@ -243,9 +238,6 @@ Napi::Value Context::VerifyForest(const Napi::CallbackInfo & info) {
                 r.Set("trees", ts);
                 return r;
             });
-        Napi::Promise p = task->Promise();
-        task->Queue();
-        return p;
     });
 }
 

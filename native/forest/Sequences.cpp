@@ -238,6 +238,8 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
     std::vector<Item>          items;
     std::vector<llama_seq_id>  ids;
     std::vector<int32_t>       pending_item(involved.size(), -1);
+    // below[ti][i]: the leaf ids whose root path passes through node i of tree ti (its cell's id set)
+    std::vector<std::vector<std::vector<llama_seq_id>>> below(trees.size());
     items.reserve(n_items);
     for (size_t ti = 0; ti < trees.size(); ti++) {
         const auto & t = trees[ti];
@@ -247,7 +249,8 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
         p.base = (int32_t) get(t.seq).tokens.size();
         p.parent.resize(n);
         p.tokens.resize(n);
-        p.node_leaf.assign(n, -1);
+        p.node_leaf.resize(n);
+        below[ti].resize(n);
         for (int32_t i = 0; i < n; i++) {
             p.parent[i] = t.nodes[i].parent;
             p.tokens[i] = t.nodes[i].token;
@@ -256,8 +259,9 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
             if (!children[ti][i + 1].empty()) continue;
             const llama_seq_id leaf = take_id();
             p.leaves.push_back(leaf);
-            for (int32_t u = i; u >= 0 && p.node_leaf[u] < 0; u = p.parent[u]) p.node_leaf[u] = leaf;
+            for (int32_t u = i; u >= 0; u = p.parent[u]) below[ti][u].push_back(leaf);
         }
+        for (int32_t i = 0; i < n; i++) p.node_leaf[i] = below[ti][i].front();  // every node has a leaf below it
     }
     auto cleanup = [&]() {
         for (auto & p : pend) {
@@ -290,20 +294,11 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
             const int32_t n = (int32_t) p.tokens.size();
             first_node_item[ti] = (int32_t) items.size();
             std::vector<llama_pos> pos(n);
-            // the leaves below node i: those whose root path passes through i
-            std::vector<std::vector<llama_seq_id>> below(n);
-            for (llama_seq_id leaf : p.leaves) {
-                int32_t node = -1;
-                for (int32_t i = 0; i < n; i++) {
-                    if (children[ti][i + 1].empty() && p.node_leaf[i] == leaf) node = i;
-                }
-                for (int32_t u = node; u >= 0; u = p.parent[u]) below[u].push_back(leaf);
-            }
             for (int32_t i = 0; i < n; i++) {
-                pos[i] = p.parent[i] < 0 ? p.base : pos[p.parent[i]] + 1;
-                Item it{ p.tokens[i], pos[i], (int32_t) ids.size(), (int32_t) below[i].size() };
-                ids.insert(ids.end(), below[i].begin(), below[i].end());
-                items.push_back(it);
+                pos[i]           = p.parent[i] < 0 ? p.base : pos[p.parent[i]] + 1;
+                const auto & set = below[ti][i];
+                items.push_back(Item{ p.tokens[i], pos[i], (int32_t) ids.size(), (int32_t) set.size() });
+                ids.insert(ids.end(), set.begin(), set.end());
             }
         }
 

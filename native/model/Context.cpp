@@ -146,11 +146,7 @@ Napi::Value Context::Generate(const Napi::CallbackInfo & info) {
 // llama_batch_get_one: a path independent of Evaluator. keep=false empties the sequence first.
 Napi::Value Context::EvalLogits(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
-        acquire();
-        struct Release {
-            Context * c;
-            ~Release() { c->release(); }
-        } rel{ this };
+        Claim           claim(this);
         llama_context * c    = get();
         const auto      toks = args::tokens(info[0], "tokens", model_->n_vocab());
         const bool      keep = args::boolean(info[1], "keep");

@@ -31,6 +31,15 @@ class Context : public Napi::ObjectWrap<Context> {
     void acquire();
     void release() { busy_.store(false); }
 
+    // RAII claim for a synchronous operation on the JS thread.
+    struct Claim {
+        Context * c;
+        explicit Claim(Context * ctx) : c(ctx) { c->acquire(); }
+        ~Claim() { c->release(); }
+        Claim(const Claim &)             = delete;
+        Claim & operator=(const Claim &) = delete;
+    };
+
   private:
     Napi::Value Generate(const Napi::CallbackInfo & info);
     Napi::Value Info(const Napi::CallbackInfo & info);

@@ -9,10 +9,16 @@
 
 namespace duet {
 
-std::vector<llama_token> amateur_prefix(const std::vector<llama_token> & prompt, const GenerateConfig & cfg, const llama_vocab * vocab) {
-    if (cfg.amateur_sees_prompt) return std::vector<llama_token>(prompt.begin(), prompt.end() - 1);
-    if (prompt.size() > 1 && llama_vocab_get_add_bos(vocab) && llama_vocab_bos(vocab) >= 0) return { llama_vocab_bos(vocab) };
-    return {};
+llama_token prefill_pair(Evaluator & expert, Evaluator & amateur, const std::vector<llama_token> & prompt, const GenerateConfig & cfg) {
+    std::vector<float> scratch;
+    const int32_t      n = (int32_t) prompt.size();
+    if (n > 1) expert.decode(prompt.data(), n - 1, Evaluator::Rows::LAST, scratch);
+    const llama_vocab * vocab = llama_model_get_vocab(llama_get_model(amateur.ctx()));
+    std::vector<llama_token> seen;
+    if (cfg.amateur_sees_prompt) seen.assign(prompt.begin(), prompt.end() - 1);
+    else if (n > 1 && llama_vocab_get_add_bos(vocab) && llama_vocab_bos(vocab) >= 0) seen.assign(1, llama_vocab_bos(vocab));
+    if (!seen.empty()) amateur.decode(seen.data(), (int32_t) seen.size(), Evaluator::Rows::LAST, scratch);
+    return prompt.back();
 }
 
 namespace {
@@ -20,15 +26,9 @@ namespace {
 class Contrastive final : public Strategy {
   public:
     Contrastive(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng)
-        : expert_(expert), amateur_(amateur), cfg_(cfg), rng_(rng), params_{ cfg.alpha, cfg.beta, cfg.amateur_temperature } {}
+        : expert_(expert), amateur_(amateur), cfg_(cfg), rng_(rng), params_(cfg.contrast()) {}
 
-    void begin(const std::vector<llama_token> & prompt) override {
-        const int32_t n = (int32_t) prompt.size();
-        if (n > 1) expert_.decode(prompt.data(), n - 1, Evaluator::Rows::LAST, se_);
-        const auto seen = amateur_prefix(prompt, cfg_, llama_model_get_vocab(llama_get_model(amateur_.ctx())));
-        if (!seen.empty()) amateur_.decode(seen.data(), (int32_t) seen.size(), Evaluator::Rows::LAST, sa_);
-        pending_ = prompt.back();
-    }
+    void begin(const std::vector<llama_token> & prompt) override { pending_ = prefill_pair(expert_, amateur_, prompt, cfg_); }
 
     int32_t room() const override { return 1; }
 

@@ -45,20 +45,14 @@ class Speculative final : public Strategy {
           rng_(rng),
           n_vocab_(expert.n_vocab()),
           scd_(cfg.kind == StrategyKind::SCD),
-          cd_params_{ cfg.alpha, cfg.beta, cfg.amateur_temperature } {
+          cd_params_(cfg.contrast()) {
         stats_.drafted_by_depth.assign(cfg.max_draft_tokens(), 0);
         stats_.accepted_by_depth.assign(cfg.max_draft_tokens(), 0);
         gamma_ = cfg.draft_tokens;
     }
 
-    void begin(const std::vector<llama_token> & prompt) override {
-        // prefill all but the last prompt token; the last one becomes the first pending y
-        const int32_t n = (int32_t) prompt.size();
-        if (n > 1) expert_.decode(prompt.data(), n - 1, Evaluator::Rows::LAST, scratch_);
-        const auto seen = amateur_prefix(prompt, cfg_, llama_model_get_vocab(llama_get_model(amateur_.ctx())));
-        if (!seen.empty()) amateur_.decode(seen.data(), (int32_t) seen.size(), Evaluator::Rows::LAST, scratch_);
-        pending_ = prompt.back();
-    }
+    // prefill all but the last prompt token; the last one becomes the first pending y
+    void begin(const std::vector<llama_token> & prompt) override { pending_ = prefill_pair(expert_, amateur_, prompt, cfg_); }
 
     int32_t room() const override { return 1; }  // γ shrinks to fit; y needs one cell
 
@@ -213,7 +207,6 @@ class Speculative final : public Strategy {
     std::vector<int32_t>     parents_;   // [n_draft] the chain's shape for forest::verify
     std::vector<float>       sa_;        // scd: [n_draft + 1, n_vocab] amateur logits at each draft position
     std::vector<float>       cd_;        // scd: [n_vocab] contrastive logits of the row being tested
-    std::vector<float>       scratch_;
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "llama.h"
+#include "sampling/Contrastive.h"
 #include "sampling/Distribution.h"
 #include "sampling/Rng.h"
 
@@ -42,6 +43,8 @@ struct GenerateConfig {
     float amateur_temperature = 1.0f;  // τ_a
     bool  amateur_sees_prompt = true;  // false: the amateur sees only the generated text (Li et al.)
     bool  bonus               = true;  // scd: delayed-drafting bonus token when every draft is accepted
+
+    contrastive::Params contrast() const { return { alpha, beta, amateur_temperature }; }
 
     int32_t max_draft_tokens() const { return adaptive_draft ? std::min(64, 3 * draft_tokens) : draft_tokens; }
 };
@@ -82,8 +85,9 @@ std::unique_ptr<Strategy> make_speculative(Evaluator & expert, Evaluator & amate
 // contrastive: both models advance together, one token per step from the contrastive distribution.
 std::unique_ptr<Strategy> make_contrastive(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng);
 
-// What the amateur sees of the prompt before its last token: all of it, or (amateurSeesPrompt false,
-// Li et al.) only BOS when the vocabulary adds one. The last prompt token is always fed to both.
-std::vector<llama_token> amateur_prefix(const std::vector<llama_token> & prompt, const GenerateConfig & cfg, const llama_vocab * vocab);
+// Prefills both models for the pair strategies and returns the first pending token (the prompt's last,
+// which neither has decoded). The expert gets the rest of the prompt; the amateur gets all of it, or
+// (amateurSeesPrompt false, Li et al.) only BOS when the vocabulary adds one.
+llama_token prefill_pair(Evaluator & expert, Evaluator & amateur, const std::vector<llama_token> & prompt, const GenerateConfig & cfg);
 
 }  // namespace duet
