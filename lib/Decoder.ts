@@ -115,10 +115,11 @@ export class Decoder {
 
     detokenize(tokens: readonly number[] | Int32Array, renderSpecial = false): string {
         this.assertAlive();
-        return this.#expertModel.detokenize(this.#checkTokens('tokens', tokens), renderSpecial);
+        return this.#expertModel.detokenize(this.checkTokens('tokens', tokens), renderSpecial);
     }
 
-    #checkTokens(name: string, tokens: unknown): Int32Array {
+    /** Token ids checked against the vocabulary (InvalidArgumentError otherwise), as an Int32Array. */
+    checkTokens(name: string, tokens: unknown): Int32Array {
         if (!(tokens instanceof Int32Array) && !Array.isArray(tokens)) {
             throw new InvalidArgumentError(`Expected a string, an array of token ids or an Int32Array for ${name} but received ${typeof tokens}`);
         }
@@ -131,7 +132,7 @@ export class Decoder {
     }
 
     #promptTokens(prompt: Prompt): Int32Array {
-        const tokens = typeof prompt === 'string' ? this.#expertModel.tokenize(prompt, true, false) : this.#checkTokens('prompt', prompt);
+        const tokens = typeof prompt === 'string' ? this.#expertModel.tokenize(prompt, true, false) : this.checkTokens('prompt', prompt);
         if (tokens.length === 0) throw new InvalidArgumentError('Expected a non-empty prompt but received one that tokenizes to no tokens');
         if (tokens.length >= this.#contextSize) {
             throw new InvalidArgumentError(
@@ -309,6 +310,6 @@ export class Decoder {
         this.assertAlive();
         const ctx = which === 'expert' ? this.#expert : this.#amateur;
         if (!ctx) throw new InvalidArgumentError('no amateur context');
-        return ctx._evalLogits(this.#checkTokens('tokens', tokens), keep);
+        return ctx._evalLogits(this.checkTokens('tokens', tokens), keep);
     }
 }

@@ -281,14 +281,10 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
     }
 }
 
-/** llama.cpp's own tools from the same extracted release (LLAMA_DUET_BENCH_TOOLS=1 npm run build:native). */
-function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: BenchRun[] } | { reason: string } {
-    const bin = join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
-    const spec = join(bin, 'llama-speculative-simple');
-    const bench = join(bin, 'llama-bench');
-    if (!existsSync(spec) || !existsSync(bench)) return { reason: `${bin}/llama-speculative-simple, llama-bench not built: run npm run bench:peers` };
-    const blank = (strategy: string, options: Record<string, unknown>, tps: number[]): BenchRun => ({
-        system: 'llama.cpp',
+/** A peer's run: tokens/s samples, and null/0 for what a peer does not report. */
+function peerRun(system: string, strategy: string, options: Record<string, unknown>, tps: number[]): BenchRun {
+    return {
+        system,
         strategy,
         options,
         tokensPerSecond: median(tps),
@@ -305,7 +301,15 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
         efficiency: null,
         peakRssBytes: 0,
         kvBytes: 0,
-    });
+    };
+}
+
+/** llama.cpp's own tools from the same extracted release (LLAMA_DUET_BENCH_TOOLS=1 npm run build:native). */
+function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: BenchRun[] } | { reason: string } {
+    const bin = join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
+    const spec = join(bin, 'llama-speculative-simple');
+    const bench = join(bin, 'llama-bench');
+    if (!existsSync(spec) || !existsSync(bench)) return { reason: `${bin}/llama-speculative-simple, llama-bench not built: run npm run bench:peers` };
     const runs: BenchRun[] = [];
     // speculative-simple, same γ, prompts, threads and token budget (its other settings at their defaults)
     const tps: number[] = [];
@@ -327,7 +331,7 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
             rss = Math.max(rss, Number(/MAXRSS (\d+)/.exec(text)?.[1] ?? 0) * 1024);
         }
     }
-    runs.push({ ...blank('speculative-simple', { draftMax: gamma, specType: 'draft-simple', temperature: 0 }, tps), acceptanceRate: drafted ? accepted / drafted : null, peakRssBytes: rss });
+    runs.push({ ...peerRun('llama.cpp', 'speculative-simple', { draftMax: gamma, specType: 'draft-simple', temperature: 0 }, tps), acceptanceRate: drafted ? accepted / drafted : null, peakRssBytes: rss });
     // llama-bench: token generation of the expert and of the amateur alone
     for (const [who, model] of [['expert', expert], ['amateur', amateur]] as const) {
         const r = spawnSync(bench, ['-m', model, '-p', '0', '-n', String(wl.maxTokens), '-t', String(wl.threads), '-r', String(Math.max(2, wl.repeats)), '-o', 'json'], {
@@ -336,7 +340,7 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
         });
         try {
             const rows = JSON.parse(r.stdout) as { avg_ts: number; samples_ts?: number[] }[];
-            runs.push(blank(`greedy-${who} (llama-bench tg${wl.maxTokens})`, { threads: wl.threads }, rows[0]!.samples_ts ?? [rows[0]!.avg_ts]));
+            runs.push(peerRun('llama.cpp', `greedy-${who} (llama-bench tg${wl.maxTokens})`, { threads: wl.threads }, rows[0]!.samples_ts ?? [rows[0]!.avg_ts]));
         } catch {
             return { reason: `llama-bench failed (exit ${r.status}): ${r.stderr.slice(-400)}` };
         }
@@ -364,25 +368,9 @@ function nodeLlamaCppPeer(wl: Workload, expert: string, amateur: string): { runs
     return {
         runs: (['alone', 'draft'] as const).map((mode) => {
             const x = parsed.runs[mode];
-            return {
-                system: 'node-llama-cpp',
-                strategy: mode,
-                options: { version: parsed.version, temperature: 0, ...(mode === 'draft' ? { predictor: 'DraftSequenceTokenPredictor', maxTokens: gamma } : {}) },
-                tokensPerSecond: median(x.tps),
-                tokensPerSecondRange: [Math.min(...x.tps), Math.max(...x.tps)],
-                samples: x.tps.length,
-                acceptanceRate: mode === 'draft' && x.validated + x.refuted > 0 ? x.validated / (x.validated + x.refuted) : null,
-                meanAcceptedLength: null,
-                acceptanceByDepth: null,
-                expertPasses: 0,
-                amateurPasses: 0,
-                draftMs: null,
-                verifyMs: null,
-                theoreticalTokensPerSecond: null,
-                efficiency: null,
-                peakRssBytes: rss,
-                kvBytes: 0,
-            };
+            const options = { version: parsed.version, temperature: 0, ...(mode === 'draft' ? { predictor: 'DraftSequenceTokenPredictor', maxTokens: gamma } : {}) };
+            const acceptanceRate = mode === 'draft' && x.validated + x.refuted > 0 ? x.validated / (x.validated + x.refuted) : null;
+            return { ...peerRun('node-llama-cpp', mode, options, x.tps), acceptanceRate, peakRssBytes: rss };
         }),
     };
 }

@@ -51,7 +51,7 @@ export class Sequence {
 
     /** Appends tokens (one batched decode; the expert's logits after the last token are kept natively). */
     async append(tokens: readonly number[] | Int32Array): Promise<void> {
-        const toks = checkTokens('tokens', tokens, this.#decoder.nVocab);
+        const toks = this.#decoder.checkTokens('tokens', tokens);
         if (this.#tokens.length + toks.length > this.#decoder.contextSize) {
             throw new InvalidArgumentError(
                 `Expected at most ${this.#decoder.contextSize - this.#tokens.length} tokens for append (contextSize ${this.#decoder.contextSize}) but received ${toks.length}`,
@@ -215,23 +215,12 @@ interface TreeHandle {
 }
 const handles = new WeakMap<VerifiedTree, TreeHandle>();
 
-function checkTokens(name: string, tokens: unknown, nVocab: number): Int32Array {
-    if (!(tokens instanceof Int32Array) && !Array.isArray(tokens)) throw is.invalid(name, 'an array of token ids or an Int32Array', tokens);
-    for (let i = 0; i < (tokens as ArrayLike<unknown>).length; i++) {
-        const t = (tokens as ArrayLike<unknown>)[i];
-        if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= nVocab) {
-            throw is.invalid(`${name}[${i}]`, `a token id between 0 and ${nVocab - 1}`, t);
-        }
-    }
-    return tokens instanceof Int32Array ? tokens : Int32Array.from(tokens as number[]);
-}
-
 /** Opens a sequence holding `tokens` in the given context. @internal */
 export async function createSequence(decoder: Decoder, model: SequenceModel, tokens: readonly number[] | Int32Array): Promise<Sequence> {
     decoder.assertAlive();
     const native = decoder.context(model);
     if (!native) throw new InvalidArgumentError(`This model has no ${model} context: amateur sequences need a pair`);
-    const toks = checkTokens('tokens', tokens, decoder.nVocab);
+    const toks = decoder.checkTokens('tokens', tokens);
     if (toks.length > decoder.contextSize) {
         throw new InvalidArgumentError(`Expected at most ${decoder.contextSize} tokens (contextSize) but received ${toks.length}`);
     }

@@ -5,6 +5,7 @@
  */
 import { loadAddon } from './binding.js';
 import type { GenerationStats } from './Decoder.js';
+import type { ResolvedGenerateOptions } from './options.js';
 
 /** A token id of a model's vocabulary. */
 export type Token = number & { readonly __token: never };
@@ -44,25 +45,9 @@ export interface NativeContextOptions {
     shareThreadsWith?: NativeContext;
 }
 
-export interface NativeGenerateOptions {
-    strategy: 'greedy' | 'sample' | 'speculative' | 'contrastive' | 'scd';
-    prompt: Int32Array;
-    draftTokens?: number;
-    draftConfidence?: number;
-    adaptiveDraft?: boolean;
-    alpha?: number;
-    beta?: number;
-    amateurTemperature?: number;
-    amateurSeesPrompt?: boolean;
-    bonus?: boolean;
-    maxTokens: number;
-    temperature?: number;
-    topK?: number;
-    topP?: number;
-    minP?: number;
-    seed: number;
-    stop?: string[];
-}
+/** The resolved generate() options as they cross the boundary; options of other strategies are left out. */
+export type NativeGenerateOptions = Pick<ResolvedGenerateOptions, 'strategy' | 'maxTokens' | 'seed'> &
+    Partial<Omit<ResolvedGenerateOptions, 'strategy' | 'maxTokens' | 'seed' | 'signal'>> & { prompt: Int32Array };
 
 /** Stats cross the boundary exactly as the public GenerationStats documents them. */
 export type NativeStats = GenerationStats;
