@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, loadModel, loadPair, type ModelPair } from '../../lib/index.js';
 import { argmax, syntheticPair, tinyPair } from '../helpers/pairs.js';
+import { exactJointOfTwo, softmax, twoTokenCells } from '../helpers/stats.js';
 
 const gammas = [1, 2, 4, 8];
 const prompts = ['The quick brown fox', 'Once upon a time there was', 'x'];
@@ -103,47 +104,18 @@ describe('sampled speculative follows the expert distribution', () => {
         const paths = await syntheticPair('tinyvocab-5', { shape: 'tiny', vocab: { tiny: 5 }, seed: 5, outScale: 10, epsilon: 0.3 });
         await using pair = await loadPair({ ...paths, contextSize: 64, threads: 2 });
         const prompt = pair.tokenize(' a b');
-        const softmax = (l: Float32Array, t = 1) => {
-            let m = -Infinity;
-            for (const v of l) m = Math.max(m, v);
-            const e = Array.from(l, (v) => Math.exp((v - m) / t));
-            const s = e.reduce((a, b) => a + b, 0);
-            return e.map((v) => v / s);
-        };
-        const jointLaw = (t: number) => {
-            const p1 = softmax(pair._decoder.evalLogits(prompt, false), t);
-            const joint = new Map<string, number>();
-            for (let a = 0; a < p1.length; a++) {
-                if (p1[a]! < 1e-4) continue;
-                const p2 = softmax(pair._decoder.evalLogits([...prompt, a], false), t);
-                for (let b = 0; b < p2.length; b++) joint.set(`${a},${b}`, p1[a]! * p2[b]!);
-            }
-            return joint;
-        };
-        const exact = jointLaw(1);
-        const cells = [...exact.entries()].filter(([, v]) => v >= 0.01).map(([k]) => k);
-        const cellOf = (k: string) => (cells.includes(k) ? k : 'other');
-        const merge = (law: Map<string, number>) => {
-            const m = new Map<string, number>();
-            for (const [k, v] of law) m.set(cellOf(k), (m.get(cellOf(k)) ?? 0) + v);
-            return m;
-        };
-        const expected = merge(exact);
+        const jointLaw = (t: number) => exactJointOfTwo(prompt, (ctx) => softmax(pair._decoder.evalLogits(ctx, false), t));
+        const { cellOf, merge, expected, bound: boundFor, tvTo: tvOf } = twoTokenCells(jointLaw(1));
 
         const N = 6000;
         const counts = new Map<string, number>();
         for (let i = 0; i < N; i++) {
             const r = await pair.generate(prompt, { strategy: 'speculative', temperature: 1, draftTokens: 2, maxTokens: 2, seed: 1000 + i });
-            const k = cellOf(`${r.tokens[0]},${r.tokens[1]}`);
+            const k = cellOf(r.tokens[0]!, r.tokens[1]!);
             counts.set(k, (counts.get(k) ?? 0) + 1);
         }
-        const tvTo = (law: Map<string, number>) => {
-            let tv = 0;
-            for (const k of new Set([...law.keys(), ...counts.keys()])) tv += Math.abs((counts.get(k) ?? 0) / N - (law.get(k) ?? 0));
-            return tv / 2;
-        };
-        // E[TV] ≤ ½·sqrt(2(K−1)/(πN)); allow 2.5× that
-        const bound = 2.5 * 0.5 * Math.sqrt((2 * (expected.size - 1)) / (Math.PI * N));
+        const tvTo = (law: Map<string, number>) => tvOf(counts, N, law);
+        const bound = boundFor(N);
         expect(expected.size).toBeGreaterThan(3);
         expect(tvTo(expected)).toBeLessThan(bound);
         // negative control (power): the same samples are far from a slightly different law (T = 1.25)

@@ -13,6 +13,7 @@ import {
 } from '../../lib/index.js';
 import { addon } from '../../lib/native.js';
 import { argmax, tinyPair } from '../helpers/pairs.js';
+import { markovTable, rng } from '../helpers/stats.js';
 
 let pair: ModelPair;
 /** KV cells held by sequences (generate() and the evalLogits test hook use sequence 0: not counted). */
@@ -20,18 +21,6 @@ const kvCells = () => {
     const c = pair._decoder.context('expert')!._kvCells();
     return c.total - c.generation;
 };
-
-/** Deterministic PRNG for forest shapes (mulberry32). */
-function rng(seed: number) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 
 function logSoftmax(row: Float32Array): Float64Array {
     let m = -Infinity;
@@ -305,15 +294,7 @@ describe('acceptance math: exact laws, and negative controls that must fail', ()
     const V = 10;
     const N = 100_000;
     const rand = rng(2024);
-    const table = (sharpness: number) => {
-        const t = new Float32Array((V + 1) * V);
-        for (let r = 0; r <= V; r++) {
-            const e = Array.from({ length: V }, () => Math.exp(sharpness * (rand() * 2 - 1)));
-            const s = e.reduce((a, b) => a + b, 0);
-            e.forEach((x, i) => (t[r * V + i] = x / s));
-        }
-        return t;
-    };
+    const table = (sharpness: number) => markovTable(V, sharpness, rand);
     const p = table(2.5);
     const q = table(2.5);
     // the top-2-warped q: what a draft sampled with topK 2 was really drawn from

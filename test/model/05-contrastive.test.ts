@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, loadModel, loadPair, type ModelPair } from '../../lib/index.js';
 import { addon } from '../../lib/native.js';
 import { syntheticPair, tinyPair } from '../helpers/pairs.js';
+import { exactJointOfTwo, markovTable, rng, softmax, tv, twoTokenCells } from '../helpers/stats.js';
 
 let pair: ModelPair;
 
@@ -14,17 +15,6 @@ afterAll(async () => {
     await pair?.dispose();
 });
 
-function rng(seed: number) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-
 /** float64 reference of ALGORITHMS.md §3: mask on raw expert logits, then (1+β)s_e − βs_a/τ_a. */
 function cdRef(se: ArrayLike<number>, sa: ArrayLike<number>, alpha: number, beta: number, tauA: number): Float64Array {
     let max = -Infinity;
@@ -32,20 +22,6 @@ function cdRef(se: ArrayLike<number>, sa: ArrayLike<number>, alpha: number, beta
     const cutoff = alpha > 0 ? Math.log(alpha) + max : -Infinity;
     return Float64Array.from({ length: se.length }, (_, i) => (se[i]! >= cutoff ? (1 + beta) * se[i]! - (beta * sa[i]!) / tauA : -Infinity));
 }
-
-function softmax(l: ArrayLike<number>, t = 1): Float64Array {
-    let m = -Infinity;
-    for (let i = 0; i < l.length; i++) m = Math.max(m, l[i]!);
-    const e = Float64Array.from({ length: l.length }, (_, i) => (Number.isFinite(l[i]!) ? Math.exp((l[i]! - m) / t) : 0));
-    const s = e.reduce((a, b) => a + b, 0);
-    return e.map((v) => v / s);
-}
-
-const tv = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-    let s = 0;
-    for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!);
-    return s / 2;
-};
 
 describe('contrastive logits (pure functions vs a float64 reference)', () => {
     const rand = rng(11);
@@ -164,15 +140,7 @@ describe('SCD math: exact in p^c; the plain-expert bonus is caught', () => {
     const V = 10;
     const N = 100_000;
     const defaultRand = rng(77);
-    const table = (sharp: number, rand = defaultRand) => {
-        const t = new Float32Array((V + 1) * V);
-        for (let r = 0; r <= V; r++) {
-            const e = Array.from({ length: V }, () => Math.exp(sharp * (rand() * 2 - 1)));
-            const s = e.reduce((a, b) => a + b, 0);
-            e.forEach((x, i) => (t[r * V + i] = x / s));
-        }
-        return t;
-    };
+    const table = (sharp: number, rand = defaultRand) => markovTable(V, sharp, rand);
     const pe0 = table(2.5);
     const pa0 = table(2.5);
     const lawOf = (alpha: number, beta: number, pe = pe0, pa = pa0) => {
@@ -242,29 +210,12 @@ describe('sampled scd and contrastive follow the contrastive law end to end', ()
         const prompt = p.tokenize(' a b');
         const alpha = 0.05;
         const beta = 0.5;
-        const jointLaw = (cd: boolean) => {
-            const step = (ctx: number[]) => {
+        const jointLaw = (cd: boolean) =>
+            exactJointOfTwo(prompt, (ctx) => {
                 const se = p._decoder.evalLogits(ctx, false);
                 return softmax(cd ? cdRef(se, p._decoder.evalLogits(ctx, false, 'amateur'), alpha, beta, 1) : se);
-            };
-            const p1 = step(prompt);
-            const joint = new Map<string, number>();
-            for (let a = 0; a < p1.length; a++) {
-                if (p1[a]! < 1e-4) continue;
-                const p2 = step([...prompt, a]);
-                for (let b = 0; b < p2.length; b++) if (p2[b]! > 0) joint.set(`${a},${b}`, p1[a]! * p2[b]!);
-            }
-            return joint;
-        };
-        const exact = jointLaw(true);
-        const cells = [...exact.entries()].filter(([, v]) => v >= 0.01).map(([k]) => k);
-        const cellOf = (k: string) => (cells.includes(k) ? k : 'other');
-        const merge = (law: Map<string, number>) => {
-            const m = new Map<string, number>();
-            for (const [k, v] of law) m.set(cellOf(k), (m.get(cellOf(k)) ?? 0) + v);
-            return m;
-        };
-        const expected = merge(exact);
+            });
+        const { cellOf, merge, expected, bound: boundFor, tvTo: tvOf } = twoTokenCells(jointLaw(true));
         const expertLaw = merge(jointLaw(false));
         expect(expected.size).toBeGreaterThan(3);
         for (const [strategy, N] of [
@@ -274,15 +225,11 @@ describe('sampled scd and contrastive follow the contrastive law end to end', ()
             const counts = new Map<string, number>();
             for (let i = 0; i < N; i++) {
                 const r = await p.generate(prompt, { strategy, alpha, beta, temperature: 1, maxTokens: 2, seed: 7000 + i, ...(strategy === 'scd' ? { draftTokens: 2 } : {}) });
-                const k = cellOf(`${r.tokens[0]},${r.tokens[1]}`);
+                const k = cellOf(r.tokens[0]!, r.tokens[1]!);
                 counts.set(k, (counts.get(k) ?? 0) + 1);
             }
-            const tvTo = (law: Map<string, number>) => {
-                let d = 0;
-                for (const k of new Set([...law.keys(), ...counts.keys()])) d += Math.abs((counts.get(k) ?? 0) / N - (law.get(k) ?? 0));
-                return d / 2;
-            };
-            const bound = 2.5 * 0.5 * Math.sqrt((2 * (expected.size - 1)) / (Math.PI * N));
+            const tvTo = (law: Map<string, number>) => tvOf(counts, N, law);
+            const bound = boundFor(N);
             expect(tvTo(expected), strategy).toBeLessThan(bound);
             // power: the same samples are far from the plain expert's law
             expect(tvTo(expertLaw), strategy).toBeGreaterThan(bound);

@@ -1,0 +1,83 @@
+/** Shared pieces of the statistical tests: a seeded PRNG, Markov mock tables, softmax, TV, and the
+ *  merged-cell comparison of a sampled two-token joint law against an exact one. */
+
+/** Deterministic PRNG (mulberry32): uniform in [0, 1). */
+export function rng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+/** An order-1 Markov mock: row r (r < V: after token r; r = V: at the start) is a law over V tokens. */
+export function markovTable(V: number, sharpness: number, rand: () => number): Float32Array {
+    const t = new Float32Array((V + 1) * V);
+    for (let r = 0; r <= V; r++) {
+        const e = Array.from({ length: V }, () => Math.exp(sharpness * (rand() * 2 - 1)));
+        const s = e.reduce((a, b) => a + b, 0);
+        e.forEach((x, i) => (t[r * V + i] = x / s));
+    }
+    return t;
+}
+
+/** softmax(l / t) in float64; −∞ entries get probability 0. */
+export function softmax(l: ArrayLike<number>, t = 1): Float64Array {
+    let m = -Infinity;
+    for (let i = 0; i < l.length; i++) m = Math.max(m, l[i]!);
+    const e = Float64Array.from({ length: l.length }, (_, i) => (Number.isFinite(l[i]!) ? Math.exp((l[i]! - m) / t) : 0));
+    const s = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / s);
+}
+
+/** Total variation distance of two laws on the same cells. */
+export function tv(a: ArrayLike<number>, b: ArrayLike<number>): number {
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!);
+    return s / 2;
+}
+
+/** Exact joint law of the first two tokens, `"a,b"` → P, from a next-token law function. */
+export function exactJointOfTwo(prompt: number[], law: (context: number[]) => ArrayLike<number>): Map<string, number> {
+    const p1 = law(prompt);
+    const joint = new Map<string, number>();
+    for (let a = 0; a < p1.length; a++) {
+        if (p1[a]! < 1e-4) continue;
+        const p2 = law([...prompt, a]);
+        for (let b = 0; b < p2.length; b++) if (p2[b]! > 0) joint.set(`${a},${b}`, p1[a]! * p2[b]!);
+    }
+    return joint;
+}
+
+/**
+ * Cells of `exact` holding ≥ 0.01 are kept, the rest merged into "other" (ALGORITHMS.md §10), so the
+ * expected-TV bound of §7.2 applies to the kept cells: E[TV] ≤ ½·√(2(K−1)/(πN)), allowed 2.5× here.
+ */
+export function twoTokenCells(exact: Map<string, number>) {
+    const cells = new Set([...exact.entries()].filter(([, v]) => v >= 0.01).map(([k]) => k));
+    const cellOf = (a: number, b: number) => (cells.has(`${a},${b}`) ? `${a},${b}` : 'other');
+    const merge = (law: Map<string, number>) => {
+        const m = new Map<string, number>();
+        for (const [k, v] of law) {
+            const c = cells.has(k) ? k : 'other';
+            m.set(c, (m.get(c) ?? 0) + v);
+        }
+        return m;
+    };
+    const expected = merge(exact);
+    return {
+        cellOf,
+        merge,
+        expected,
+        bound: (N: number) => 2.5 * 0.5 * Math.sqrt((2 * (expected.size - 1)) / (Math.PI * N)),
+        /** TV between sampled cell counts (N draws) and a merged law */
+        tvTo: (counts: Map<string, number>, N: number, law: Map<string, number>) => {
+            let d = 0;
+            for (const k of new Set([...law.keys(), ...counts.keys()])) d += Math.abs((counts.get(k) ?? 0) / N - (law.get(k) ?? 0));
+            return d / 2;
+        },
+    };
+}
