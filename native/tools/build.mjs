@@ -8,6 +8,7 @@
 //   LLAMA_CPP_DIR=/path/to/llama.cpp   use a local llama.cpp tree (offline builds)
 //   LLAMA_DUET_CUDA=1                  build ggml's CUDA backend (GGML_CUDA=ON)
 //   LLAMA_DUET_PORTABLE=1              GGML_NATIVE=OFF (prebuilds; runs on any x86-64 CPU)
+//   LLAMA_DUET_AMX=0                   compile ggml's AMX matmuls out of a native build (default: kept)
 //   LLAMA_DUET_BENCH_TOOLS=1           also build llama.cpp's llama-bench and llama-speculative-simple
 //   LLAMA_DUET_JOBS=N                  parallel compile jobs (default: available cores)
 //   LLAMA_DUET_FORCE_BUILD=1           build even when prebuilds/<platform>-<arch> has a binary
@@ -29,6 +30,7 @@ const flag = (name) => process.env[name] === '1' || process.env[name] === 'ON' |
 const cuda = flag('LLAMA_DUET_CUDA');
 const portable = flag('LLAMA_DUET_PORTABLE');
 const benchTools = flag('LLAMA_DUET_BENCH_TOOLS');
+const amx = !['0', 'OFF', 'false'].includes(process.env.LLAMA_DUET_AMX ?? '');
 const jobs = Number(process.env.LLAMA_DUET_JOBS) || availableParallelism();
 
 // Through node-gyp (npm install): a prebuild for this platform wins unless a build is forced.
@@ -50,7 +52,15 @@ const args = [
   `--CDLLAMA_DUET_NATIVE=${portable ? 'OFF' : 'ON'}`,
   `--CDLLAMA_DUET_CUDA=${cuda ? 'ON' : 'OFF'}`,
   `--CDLLAMA_DUET_BENCH_TOOLS=${benchTools ? 'ON' : 'OFF'}`,
+  `--CDLLAMA_DUET_AMX=${amx ? 'ON' : 'OFF'}`,
 ];
+// `cmake-js compile` passes -D only when it configures a new work dir: re-configure an existing one whose
+// cached AMX switch differs.
+const cache = join(workDir, 'CMakeCache.txt');
+if (existsSync(cache)) {
+  const cached = /^LLAMA_DUET_AMX:BOOL=(\w+)$/m.exec(readFileSync(cache, 'utf8'))?.[1];
+  if (cached !== undefined && (cached === 'ON') !== amx) execFileSync('cmake', [`-DLLAMA_DUET_AMX=${amx ? 'ON' : 'OFF'}`, workDir], { cwd: root, stdio: 'inherit' });
+}
 console.log(`[llama-duet] building the addon (${variant}) against ${llamaDir} in ${workDir}`);
 execFileSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 

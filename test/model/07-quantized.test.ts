@@ -1,0 +1,61 @@
+/**
+ * A Q8_0 pair: ggml's quantized matmuls, which on CPUs with AMX tiles run two different kernels (AVX-512
+ * VNNI for one token, AMX tiles for a batch). A batch of more than one token is where a miscompiled tile
+ * config crashed the process (CMakeLists.txt explains the GCC workaround), so every check here mixes
+ * batched and one-token evaluation of the same text.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPair, type ModelPair } from '../../lib/index.js';
+import { argmax, syntheticPair } from '../helpers/pairs.js';
+
+let pair: ModelPair;
+
+beforeAll(async () => {
+    pair = await loadPair({ ...(await syntheticPair('tiny-q8', { shape: 'tiny-q8', seed: 1 })), contextSize: 1024, threads: 2, sequences: 8 });
+});
+
+afterAll(async () => {
+    await pair?.dispose();
+});
+
+function logSoftmax(row: Float32Array): Float64Array {
+    let m = -Infinity;
+    for (const v of row) m = Math.max(m, v);
+    let s = 0;
+    for (const v of row) s += Math.exp(v - m);
+    const lse = m + Math.log(s);
+    return Float64Array.from(row, (v) => v - lse);
+}
+
+describe('Q8_0 pair', () => {
+    it('a batched chain scores every token as one-token-at-a-time decoding does (|Δ log-prob| ≤ 1e-4)', async () => {
+        const prompt = pair.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
+        expect(prompt.length).toBeGreaterThan(40); // a prefill batch large enough for 2×16-row tiles
+        const chain = Array.from({ length: 12 }, (_, i) => 400 + i * 113);
+        const seq = await pair.createSequence(prompt);
+        const r = await pair.verifyForest([{ sequence: seq, nodes: chain.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none', topLogprobs: 3 });
+        let maxDelta = 0;
+        for (const [i, node] of r.trees[0]!.nodes.entries()) {
+            // the reference: the prefix evaluated one token per pass (the M = 1 kernel)
+            const before = logSoftmax(pair._decoder.evalLogits([...prompt, ...chain.slice(0, i)], false));
+            const after = logSoftmax(pair._decoder.evalLogits([...prompt, ...chain.slice(0, i + 1)], false));
+            maxDelta = Math.max(maxDelta, Math.abs(node.logprob - before[chain[i]!]!));
+            for (const top of node.top!) maxDelta = Math.max(maxDelta, Math.abs(top.logprob - after[top.token]!));
+            expect(node.argmax).toBe(argmax(Float32Array.from(after)));
+        }
+        expect(maxDelta).toBeLessThanOrEqual(1e-4);
+        await r.release();
+        await seq.dispose();
+    });
+
+    it('greedy speculative (batched verification) reproduces greedy decoding token for token, γ ∈ {1, 4, 8}', async () => {
+        for (const text of ['The quick brown fox', 'In a hole in the ground there lived a hobbit. '.repeat(3)]) {
+            const greedy = await pair.generate(text, { strategy: 'greedy', maxTokens: 48 });
+            for (const draftTokens of [1, 4, 8]) {
+                const spec = await pair.generate(text, { strategy: 'speculative', maxTokens: 48, draftTokens });
+                expect(spec.tokens).toEqual(greedy.tokens);
+                expect(spec.stats.expertPasses).toBeLessThan(greedy.stats.expertPasses);
+            }
+        }
+    });
+});
