@@ -19,7 +19,8 @@ const model = await llama.loadModel({ modelPath: o.expert });
 const draftModel = await llama.loadModel({ modelPath: o.amateur });
 const pkg = entry.replace(/dist[\\/]index\.js$/, 'package.json');
 const out = { version: JSON.parse(readFileSync(pkg, 'utf8')).version, runs: {} };
-for (const mode of ['alone', 'draft']) {
+// a mode that throws is reported as { error } and the other still runs
+async function measure(mode) {
     const tps = [];
     const tokens = [];
     let validated = 0;
@@ -28,24 +29,38 @@ for (const mode of ['alone', 'draft']) {
         for (const prompt of o.prompts) {
             const context = await model.createContext({ contextSize: 2048, threads: o.threads });
             const draftContext = mode === 'draft' ? await draftModel.createContext({ contextSize: 2048, threads: o.threads }) : null;
-            const sequence = draftContext
-                ? context.getSequence({ tokenPredictor: new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: o.gamma }) })
-                : context.getSequence();
-            const completion = new LlamaCompletion({ contextSequence: sequence });
-            let generated = 0;
-            const t0 = performance.now();
-            await completion.generateCompletion(prompt, { maxTokens: o.maxTokens, temperature: 0, onToken: (t) => (generated += t.length) });
-            const ms = performance.now() - t0;
-            tps.push((generated * 1000) / ms);
-            tokens.push(generated);
-            const p = sequence.tokenPredictions;
-            validated += p.validated;
-            refuted += p.refuted;
-            await context.dispose();
-            await draftContext?.dispose();
+            try {
+                const sequence = draftContext
+                    ? context.getSequence({ tokenPredictor: new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: o.gamma }) })
+                    : context.getSequence();
+                const completion = new LlamaCompletion({ contextSequence: sequence });
+                let generated = 0;
+                const t0 = performance.now();
+                await completion.generateCompletion(prompt, { maxTokens: o.maxTokens, temperature: 0, onToken: (t) => (generated += t.length) });
+                const ms = performance.now() - t0;
+                tps.push((generated * 1000) / ms);
+                tokens.push(generated);
+                const p = sequence.tokenPredictions;
+                validated += p.validated;
+                refuted += p.refuted;
+            } finally {
+                // outside the timed region: with a token predictor, node-llama-cpp can still have a batch of
+                // predicted tokens in flight after generateCompletion() resolves; disposing under it throws an
+                // uncaught DisposedError from its sampler (seen on the tiny pair). Let it settle first.
+                await new Promise((resolve) => setTimeout(resolve, 100));
+                await context.dispose();
+                await draftContext?.dispose();
+            }
         }
     }
-    out.runs[mode] = { tps, tokens, validated, refuted };
+    return { tps, tokens, validated, refuted };
+}
+for (const mode of ['alone', 'draft']) {
+    try {
+        out.runs[mode] = await measure(mode);
+    } catch (err) {
+        out.runs[mode] = { error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` };
+    }
 }
 process.stdout.write(JSON.stringify(out) + '\n');
 await model.dispose();

@@ -5,7 +5,7 @@
  * native tools, node-llama-cpp) run when they are available and are reported as skipped otherwise.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { GenerationResult } from './Decoder.js';
@@ -127,6 +127,15 @@ export interface BenchRun {
     kvBytes: number;
 }
 
+/** Wall time of one expert pass over k tokens (the verify cost of a γ = k − 1 draft), by source. */
+export interface VerifyCostPoint {
+    tokens: number;
+    /** llama.cpp's llama-bench pp<k> (-n 0), ms per pass; null when the tool is not built */
+    llamaBenchMs: number | null;
+    /** llama-duet verifyForest() over a k-node chain (rule 'none'), median ms per call, queue included */
+    verifyForestMs: number;
+}
+
 export interface QualityRow {
     strategy: string;
     samples: number;
@@ -146,6 +155,7 @@ export interface BenchReport {
     ratios: Record<string, number | null>;
     skipped: { system: string; reason: string }[];
     quality: QualityRow[];
+    verifyCost: VerifyCostPoint[];
 }
 
 const median = (v: number[]) => {
@@ -165,6 +175,30 @@ function progress(done: number, total: number, label: string): void {
     process.stderr.write(`\r[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${done}/${total} ${label.padEnd(40).slice(0, 40)}`);
     if (done === total) process.stderr.write('\n');
 }
+
+/**
+ * Peak RSS per strategy: Linux resets the process high-water mark (VmHWM) when "5" is written to
+ * /proc/self/clear_refs, so each run's peak is read after it, with the mark reset before it. Elsewhere
+ * this falls back to the process peak (getrusage), which only grows.
+ */
+const peakRss = {
+    linux: existsSync('/proc/self/clear_refs'),
+    reset(): void {
+        if (!this.linux) return;
+        try {
+            writeFileSync('/proc/self/clear_refs', '5');
+        } catch {
+            this.linux = false;
+        }
+    },
+    read(): number {
+        if (this.linux) {
+            const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+            if (m) return Number(m[1]) * 1024;
+        }
+        return process.resourceUsage().maxRSS * 1024;
+    },
+};
 
 /** Bytes of KV cache per token for a model (f16 K and V, every layer). */
 function kvBytesPerToken(info: { nLayer: number; nEmbd: number; nHead: number; nHeadKv: number }): number {
@@ -200,13 +234,16 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         // warm-up: one short run of each
         for (const r of duetRuns) await execute(pair, r, wl.prompts[0]!, 8);
         const results = new Map<string, GenerationResult[]>(duetRuns.map((r) => [r.key, []]));
+        const rss = new Map<string, number>(duetRuns.map((r) => [r.key, 0]));
         const total = wl.repeats * wl.prompts.length * duetRuns.length;
         let done = 0;
         for (let rep = 0; rep < wl.repeats; rep++) {
             for (const prompt of wl.prompts) {
                 for (const r of duetRuns) {
                     progress(done, total, `${r.key} (repeat ${rep + 1})`);
+                    peakRss.reset();
                     results.get(r.key)!.push(await execute(pair, r, prompt, wl.maxTokens));
+                    rss.set(r.key, Math.max(rss.get(r.key)!, peakRss.read()));
                     done++;
                 }
             }
@@ -245,7 +282,7 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
                 verifyMs: spec && usesAmateur ? mean(s.map((x) => x.verifyMs!)) : null,
                 theoreticalTokensPerSecond: bound,
                 efficiency: bound ? median(tps) / bound : null,
-                peakRssBytes: process.resourceUsage().maxRSS * 1024,
+                peakRssBytes: rss.get(r.key)!,
                 kvBytes: cells * perTokenE + (usesAmateur ? cells * perTokenA : 0),
             };
         });
@@ -254,10 +291,14 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         const skipped: BenchReport['skipped'] = [];
         const nlc = nodeLlamaCppPeer(wl, expert, amateur);
         if ('reason' in nlc) skipped.push({ system: 'node-llama-cpp-draft', reason: nlc.reason });
-        else runs.push(...nlc.runs);
+        else {
+            runs.push(...nlc.runs);
+            skipped.push(...nlc.skipped);
+        }
         const peer = llamaCppPeer(wl, expert, amateur);
         if ('reason' in peer) skipped.push({ system: 'llama.cpp-speculative-simple', reason: peer.reason });
         else runs.push(...peer.runs);
+        const verifyCost = await verifyCostCurve(pair, wl, expert);
         const report: BenchReport = {
             schema: 1,
             date: new Date().toISOString(),
@@ -273,6 +314,7 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
             },
             skipped,
             quality: o.quality === false ? [] : await quality(pair, wl),
+            verifyCost,
         };
         const files = writeReport(report, o.out);
         return { report, files };
@@ -324,7 +366,7 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
             const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', spec, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
             const text = `${r.stdout}\n${r.stderr}`;
             const m = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t\/s/.exec(text);
-            if (r.status !== 0 || !m) return { reason: `llama-speculative-simple failed (exit ${r.status}): ${text.slice(-400)}` };
+            if (r.status !== 0 || !m) return { reason: `llama-speculative-simple failed (exit ${r.status}): ${errorLines(text)}` };
             tps.push(Number(m[3]));
             drafted += Number(/n_drafted\s*=\s*(\d+)/.exec(text)?.[1] ?? 0);
             accepted += Number(/n_accept\s*=\s*(\d+)/.exec(text)?.[1] ?? 0);
@@ -342,14 +384,14 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
             const rows = JSON.parse(r.stdout) as { avg_ts: number; samples_ts?: number[] }[];
             runs.push(peerRun('llama.cpp', `greedy-${who} (llama-bench tg${wl.maxTokens})`, { threads: wl.threads }, rows[0]!.samples_ts ?? [rows[0]!.avg_ts]));
         } catch {
-            return { reason: `llama-bench failed (exit ${r.status}): ${r.stderr.slice(-400)}` };
+            return { reason: `llama-bench failed (exit ${r.status}): ${errorLines(r.stderr)}` };
         }
     }
     return { runs };
 }
 
 /** node-llama-cpp 3.22.1 (its prebuilt CPU binary, installed by `npm run bench:peers`) in a child process: bench/node-llama-cpp.mjs. */
-function nodeLlamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: BenchRun[] } | { reason: string } {
+function nodeLlamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: BenchRun[]; skipped: BenchReport['skipped'] } | { reason: string } {
     const script = join(packageRoot(), 'bench', 'node-llama-cpp.mjs');
     if (!existsSync(script) || !existsSync(join(packageRoot(), '.cache', 'peers', 'node_modules', 'node-llama-cpp'))) {
         return { reason: 'node-llama-cpp is not installed in .cache/peers: run npm run bench:peers' };
@@ -358,21 +400,76 @@ function nodeLlamaCppPeer(wl: Workload, expert: string, amateur: string): { runs
     const args = { expert, amateur, maxTokens: wl.maxTokens, threads: wl.threads, gamma, prompts: wl.prompts, repeats: wl.repeats };
     const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', process.execPath, script, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 26, cwd: packageRoot() });
     const line = r.stdout.trim().split('\n').at(-1) ?? '';
-    let parsed: { version: string; runs: Record<'alone' | 'draft', { tps: number[]; tokens: number[]; validated: number; refuted: number }> };
+    type ModeResult = { tps: number[]; tokens: number[]; validated: number; refuted: number } | { error: string };
+    let parsed: { version: string; runs: Record<'alone' | 'draft', ModeResult> };
     try {
         parsed = JSON.parse(line);
     } catch {
-        return { reason: `node-llama-cpp runner failed (exit ${r.status}): ${r.stderr.slice(-400)}` };
+        return { reason: `node-llama-cpp runner failed (exit ${r.status}): ${errorLines(r.stderr)}` };
     }
     const rss = Number(/MAXRSS (\d+)/.exec(r.stderr)?.[1] ?? 0) * 1024;
-    return {
-        runs: (['alone', 'draft'] as const).map((mode) => {
-            const x = parsed.runs[mode];
-            const options = { version: parsed.version, temperature: 0, ...(mode === 'draft' ? { predictor: 'DraftSequenceTokenPredictor', maxTokens: gamma } : {}) };
-            const acceptanceRate = mode === 'draft' && x.validated + x.refuted > 0 ? x.validated / (x.validated + x.refuted) : null;
-            return { ...peerRun('node-llama-cpp', mode, options, x.tps), acceptanceRate, peakRssBytes: rss };
-        }),
-    };
+    const runs: BenchRun[] = [];
+    const skipped: BenchReport['skipped'] = [];
+    for (const mode of ['alone', 'draft'] as const) {
+        const x = parsed.runs[mode];
+        if ('error' in x) {
+            skipped.push({ system: `node-llama-cpp-${mode}`, reason: x.error });
+            continue;
+        }
+        const options = { version: parsed.version, temperature: 0, ...(mode === 'draft' ? { predictor: 'DraftSequenceTokenPredictor', maxTokens: gamma } : {}) };
+        const acceptanceRate = mode === 'draft' && x.validated + x.refuted > 0 ? x.validated / (x.validated + x.refuted) : null;
+        runs.push({ ...peerRun('node-llama-cpp', mode, options, x.tps), acceptanceRate, peakRssBytes: rss });
+    }
+    return { runs, skipped };
+}
+
+/** The lines of a child's stderr that say what failed (stack frames dropped). */
+function errorLines(stderr: string): string {
+    return stderr
+        .split('\n')
+        .filter((l) => l.trim() && !/^\s+at /.test(l) && !/^MAXRSS /.test(l) && !/Command exited/.test(l))
+        .slice(-4)
+        .join(' | ');
+}
+
+/**
+ * The verify-cost curve: how long one expert pass over k = 1, 2, 4, 8, 16 tokens takes, from
+ * llama.cpp's llama-bench (pp<k>, when built) and from our own verifyForest() on a k-node chain.
+ * Speculative decoding pays off only while t_verify(γ+1) stays near t_verify(1).
+ */
+async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string): Promise<VerifyCostPoint[]> {
+    const ks = [1, 2, 4, 8, 16];
+    const fromBench = new Map<number, number>();
+    const bench = join(packageRoot(), '.cache', 'cmake-cpu', 'bin', 'llama-bench');
+    if (existsSync(bench)) {
+        progress(0, 1, 'llama-bench verify-cost curve');
+        const r = spawnSync(bench, ['-m', expert, '-p', ks.join(','), '-n', '0', '-t', String(wl.threads), '-r', '5', '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+        try {
+            for (const row of JSON.parse(r.stdout) as { n_prompt: number; avg_ts: number }[]) fromBench.set(row.n_prompt, (row.n_prompt * 1000) / row.avg_ts);
+        } catch {
+            /* reported as null */
+        }
+    }
+    const prompt = pair.tokenize(wl.prompts[0]!);
+    const seq = await pair.createSequence(prompt);
+    const points: VerifyCostPoint[] = [];
+    try {
+        for (const k of ks) {
+            progress(0, 1, `verifyForest cost k=${k}`);
+            const nodes: DraftNode[] = Array.from({ length: k }, (_, i) => ({ token: prompt[i % prompt.length]!, parent: i - 1 }));
+            const ms: number[] = [];
+            for (let rep = 0; rep < 6; rep++) {
+                const t0 = performance.now();
+                const { release } = await pair.verifyForest([{ sequence: seq, nodes }], { rule: 'none' });
+                ms.push(performance.now() - t0);
+                await release();
+            }
+            points.push({ tokens: k, llamaBenchMs: fromBench.get(k) ?? null, verifyForestMs: median(ms.slice(1)) });
+        }
+    } finally {
+        await seq.dispose();
+    }
+    return points;
 }
 
 async function execute(pair: ModelPair, r: DuetRun, prompt: string, maxTokens: number): Promise<GenerationResult> {
@@ -465,17 +562,31 @@ export function markdown(r: BenchReport): string {
         '',
         `${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}; ${r.workload.threads} threads, ${r.workload.maxTokens} new tokens, ${r.workload.prompts.length} prompts × ${r.workload.repeats} repeats (median, [min–max]).`,
         '',
-        '| system | strategy | tokens/s | range | acceptance | mean accepted length | expert passes | amateur passes | bound tokens/s | efficiency | KV bytes |',
-        '|---|---|---|---|---|---|---|---|---|---|---|',
+        '| system | strategy | tokens/s | range | acceptance | mean accepted length | expert passes | amateur passes | bound tokens/s | efficiency | peak RSS MiB | KV bytes |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|',
         ...r.runs.map(
             (x) =>
-                `| ${x.system} | ${x.strategy} | ${fmt(x.tokensPerSecond)} | ${fmt(x.tokensPerSecondRange[0])}–${fmt(x.tokensPerSecondRange[1])} | ${fmt(x.acceptanceRate, 3)} | ${fmt(x.meanAcceptedLength)} | ${fmt(x.expertPasses, 1)} | ${fmt(x.amateurPasses, 1)} | ${fmt(x.theoreticalTokensPerSecond)} | ${fmt(x.efficiency)} | ${x.kvBytes} |`,
+                `| ${x.system} | ${x.strategy} | ${fmt(x.tokensPerSecond)} | ${fmt(x.tokensPerSecondRange[0])}–${fmt(x.tokensPerSecondRange[1])} | ${fmt(x.acceptanceRate, 3)} | ${fmt(x.meanAcceptedLength)} | ${fmt(x.expertPasses, 1)} | ${fmt(x.amateurPasses, 1)} | ${fmt(x.theoreticalTokensPerSecond)} | ${fmt(x.efficiency)} | ${x.peakRssBytes ? fmt(x.peakRssBytes / 2 ** 20, 0) : '–'} | ${x.kvBytes} |`,
         ),
         '',
         '| ratio | value |',
         '|---|---|',
         ...Object.entries(r.ratios).map(([k, v]) => `| ${k} | ${v === null ? '– (not measured)' : `${v.toFixed(2)}×`} |`),
     ];
+    if (r.verifyCost?.length) {
+        const one = r.verifyCost[0]!;
+        lines.push(
+            '',
+            'Verify cost: one expert pass over k tokens, ms (and relative to k = 1). Speculative decoding at γ pays t(γ+1) per round.',
+            '',
+            '| k | llama-bench pp<k> | llama-duet verifyForest chain |',
+            '|---|---|---|',
+            ...r.verifyCost.map(
+                (p) =>
+                    `| ${p.tokens} | ${p.llamaBenchMs === null || one.llamaBenchMs === null ? '–' : `${fmt(p.llamaBenchMs, 1)} (${fmt(p.llamaBenchMs / one.llamaBenchMs)}×)`} | ${fmt(p.verifyForestMs, 1)} (${fmt(p.verifyForestMs / one.verifyForestMs)}×) |`,
+            ),
+        );
+    }
     if (r.skipped.length) lines.push('', ...r.skipped.map((s) => `- skipped **${s.system}**: ${s.reason}`));
     if (r.quality.length) {
         lines.push(
@@ -511,12 +622,24 @@ export function svg(r: BenchReport): string {
             ),
         ];
     });
-    const h = top + 40 + depthRuns.length * 26 + 10;
+    // verify cost: ms per expert pass over k tokens, one pair of bars (llama-bench, verifyForest) per k
+    const vTop = top + 40 + depthRuns.length * 26 + 20;
+    const vc = r.verifyCost ?? [];
+    const maxMs = Math.max(1e-9, ...vc.flatMap((p) => [p.verifyForestMs, p.llamaBenchMs ?? 0]));
+    const vRows = vc.flatMap((p, i) => {
+        const y = vTop + 20 + i * 34;
+        const bar = (ms: number | null, dy: number, fill: string) =>
+            ms === null ? '' : `<rect x="${left}" y="${y + dy}" width="${(((w - left - 80) * ms) / maxMs).toFixed(1)}" height="14" fill="${fill}"/><text x="${(left + ((w - left - 80) * ms) / maxMs + 6).toFixed(1)}" y="${y + dy + 11}" font-size="11">${ms.toFixed(1)} ms</text>`;
+        return [`<text x="${left - 8}" y="${y + 18}" text-anchor="end" font-size="12">k = ${p.tokens}</text>`, bar(p.llamaBenchMs, 0, '#9a9a9a'), bar(p.verifyForestMs, 15, '#4a7bd0')];
+    });
+    const h = vTop + (vc.length ? 30 + vc.length * 34 : 0) + 10;
     return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">
 <text x="10" y="22" font-size="15">${r.workload.name}: tokens/s (median) — ${r.date.slice(0, 10)} ${r.commit ?? ''}</text>
 ${rows.join('\n')}
 <text x="10" y="${top + 10}" font-size="15">acceptance by draft depth (1 → γ)</text>
 ${depth.join('\n')}
+${vc.length ? `<text x="10" y="${vTop + 10}" font-size="15">expert pass over k tokens: llama-bench (grey), verifyForest (blue)</text>` : ''}
+${vRows.join('\n')}
 </svg>
 `;
 }
