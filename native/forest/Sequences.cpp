@@ -163,8 +163,7 @@ void Sequences::append(llama_seq_id seq, const std::vector<llama_token> & toks) 
 void Sequences::drop_tree(PendingTree & t) {
     for (llama_seq_id leaf : t.leaves) put_id(leaf);
     t.leaves.clear();
-    t.rows.clear();
-    t.rows.shrink_to_fit();
+    t.rows.reset();  // the forest's rows go when its last tree does
     t.live = false;
 }
 
@@ -303,7 +302,8 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
         }
 
         // ---- one batched decode (n_batch chunks only when the forest is larger)
-        std::vector<float> rows((size_t) items.size() * n_vocab_);
+        auto               rows_owner = std::make_shared<std::vector<float>>((size_t) items.size() * n_vocab_);
+        std::vector<float> & rows      = *rows_owner;
         const int32_t      total = (int32_t) items.size();
         for (int32_t start = 0; start < total; start += n_batch_) {
             const int32_t m = std::min(n_batch_, total - start);
@@ -363,7 +363,8 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
             forest::TreeShape shape{ p.parent.data(), p.tokens.data(), n };
             const auto &      nodes = trees[ti].nodes;
             o.verdict = forest::verify(shape, n_vocab_, row, [&](int32_t u) { return nodes[u].q->data(); }, opt.rule, opt.sampling, rng);
-            p.rows.assign(rn, rn + (size_t) n * n_vocab_);
+            p.rows = rows_owner;
+            p.row0 = (size_t) first_node_item[ti];
         }
         out.id = next_forest_++;
         forests_[out.id] = std::move(pend);
@@ -398,7 +399,7 @@ void Sequences::commit(uint64_t forest, int32_t tree, const std::vector<int32_t>
     std::vector<float> row;
     if (k > 0) {
         llama_memory_seq_cp(mem_, t.node_leaf[path.back()], seq, t.base, t.base + k);
-        const float * r = t.rows.data() + (size_t) path.back() * n_vocab_;
+        const float * r = t.rows->data() + (t.row0 + (size_t) path.back()) * n_vocab_;
         row.assign(r, r + n_vocab_);
         for (int32_t node : path) s.tokens.push_back(t.tokens[node]);
         s.n_kv += k;

@@ -109,7 +109,9 @@ class Sequences {
         std::vector<int32_t>      parent, tokens;
         std::vector<llama_seq_id> node_leaf;  // a leaf id below each node
         std::vector<llama_seq_id> leaves;
-        std::vector<float>        rows;  // [n_nodes, n_vocab]
+        // the forest's logits rows, shared by its trees (not copied per tree); this tree's nodes start at row0
+        std::shared_ptr<const std::vector<float>> rows;
+        size_t                                    row0 = 0;
         bool                      live = true;
     };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -19,13 +20,66 @@ int32_t argmax(const float * logits, int32_t n) {
     return best;
 }
 
+float max_of(const float * x, int32_t n) {
+    // eight independent lanes: no loop-carried dependency on one register
+    float m[8];
+    std::fill(m, m + 8, -std::numeric_limits<float>::infinity());
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int j = 0; j < 8; j++) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+    }
+    for (; i < n; i++) m[0] = x[i] > m[0] ? x[i] : m[0];
+    return *std::max_element(m, m + 8);
+}
+
+namespace {
+
+// e^y for y ≤ 0 (Cephes expf): y = k·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6 polynomial, 2^k by
+// building the exponent bits. y < −87.3 (and −inf) flush to 0. Only float arithmetic and selects.
+inline float exp_nonpositive(float y) {
+    const bool  under = !(y >= -87.33654f);  // also catches -inf and NaN
+    y                 = under ? -87.33654f : y;
+    const float kf    = (float) (int32_t) (y * 1.44269504088896341f - 0.5f);  // round to nearest (y ≤ 0)
+    const float r     = (y - kf * 0.693359375f) + kf * 2.12194440e-4f;
+    float       p     = 1.9875691500e-4f;
+    p                 = p * r + 1.3981999507e-3f;
+    p                 = p * r + 8.3334519073e-3f;
+    p                 = p * r + 4.1665795894e-2f;
+    p                 = p * r + 1.6666665459e-1f;
+    p                 = p * r + 5.0000001201e-1f;
+    p                 = p * r * r + r + 1.0f;
+    const int32_t bits = ((int32_t) kf + 127) << 23;
+    float         two_k;
+    std::memcpy(&two_k, &bits, sizeof two_k);
+    return under ? 0.0f : p * two_k;
+}
+
+}  // namespace
+
+double exp_shifted(const float * x, int32_t n, float shift, float scale, float * out) {
+    constexpr int32_t kBlock = 256;
+    double            total  = 0.0;
+    for (int32_t b = 0; b < n; b += kBlock) {
+        const int32_t e   = std::min(n, b + kBlock);
+        float         sum = 0.0f;
+        if (out) {
+            for (int32_t i = b; i < e; i++) {
+                const float v = exp_nonpositive((x[i] - shift) * scale);
+                out[i]        = v;
+                sum += v;
+            }
+        } else {
+            for (int32_t i = b; i < e; i++) sum += exp_nonpositive((x[i] - shift) * scale);
+        }
+        total += sum;
+    }
+    return total;
+}
+
 double logsumexp(const float * logits, int32_t n) {
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int32_t i = 0; i < n; i++) mx = std::max(mx, logits[i]);
+    const float mx = max_of(logits, n);
     if (!std::isfinite(mx)) return mx;
-    double s = 0.0;
-    for (int32_t i = 0; i < n; i++) s += std::exp((double) logits[i] - mx);
-    return mx + std::log(s);
+    return mx + std::log(exp_shifted(logits, n, mx, 1.0f, nullptr));
 }
 
 namespace {
@@ -52,16 +106,10 @@ std::vector<int32_t> top_sorted(const std::vector<float> & p, const std::vector<
 void warp(const float * logits, int32_t n, const SamplingParams & params, std::vector<float> & probs) {
     probs.assign(n, 0.0f);
     // 1. temperature + softmax (float64 accumulation; -inf logits stay at probability 0)
-    const double inv_t = 1.0 / params.temperature;
-    float        mx    = -std::numeric_limits<float>::infinity();
-    for (int32_t i = 0; i < n; i++) mx = std::max(mx, logits[i]);
-    double sum = 0.0;
-    for (int32_t i = 0; i < n; i++) {
-        const double e = std::isfinite(logits[i]) ? std::exp(((double) logits[i] - mx) * inv_t) : 0.0;
-        probs[i]       = (float) e;
-        sum += e;
-    }
-    for (int32_t i = 0; i < n; i++) probs[i] = (float) (probs[i] / sum);
+    const float  mx  = max_of(logits, n);
+    const double sum = exp_shifted(logits, n, mx, (float) (1.0 / params.temperature), probs.data());
+    const float  inv = (float) (1.0 / sum);
+    for (int32_t i = 0; i < n; i++) probs[i] *= inv;
 
     const bool use_k = params.top_k > 0 && params.top_k < n;
     const bool use_p = params.top_p < 1.0f;

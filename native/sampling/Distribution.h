@@ -30,7 +30,17 @@ void warp(const float * logits, int32_t n, const SamplingParams & params, std::v
 // returns: inverse-CDF draw (skips zero-probability entries; never returns a zero-mass index)
 int32_t sample(const float * probs, int32_t n, double u);
 
-// returns: log-sum-exp of logits [n] (float64 accumulation)
+// returns: log-sum-exp of logits [n] (exp_shifted below; float64 across blocks)
 double logsumexp(const float * logits, int32_t n);
+
+// returns: the largest of x [n] (n > 0; -inf entries allowed)
+float max_of(const float * x, int32_t n);
+
+// e^{(x_i − shift)·scale} for every i, written to out [n] when out is not null, and their sum.
+// requires: shift ≥ max x_i (so every exponent is ≤ 0), scale > 0; -inf entries give exactly 0.
+// A float Cephes polynomial (relative error ≤ 2e-7 against float64 exp) without libm calls or branches,
+// so the loop vectorises: a 32k–150k vocabulary row costs tens of microseconds instead of the ~1 ms of
+// a scalar float64 exp per entry. Summed in float over 256-entry blocks, in float64 across blocks.
+double exp_shifted(const float * x, int32_t n, float shift, float scale, float * out);
 
 }  // namespace duet::distribution

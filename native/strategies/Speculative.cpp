@@ -178,10 +178,8 @@ class Speculative final : public Strategy {
     // the amateur's top probability for the draft just made: max of q (sampling) or of softmax(logits) (greedy)
     float top_probability(const float * q) const {
         if (q) return *std::max_element(q, q + n_vocab_);
-        const float mx = *std::max_element(logits_a_.begin(), logits_a_.end());
-        double      s  = 0.0;
-        for (float l : logits_a_) s += std::exp((double) l - mx);
-        return (float) (1.0 / s);
+        const float mx = distribution::max_of(logits_a_.data(), n_vocab_);
+        return (float) (1.0 / distribution::exp_shifted(logits_a_.data(), n_vocab_, mx, 1.0f, nullptr));
     }
 
     const llama_vocab * vocab() const { return llama_model_get_vocab(llama_get_model(expert_.ctx())); }
