@@ -176,6 +176,7 @@ export interface NativeAddon {
     }): { joint: Int32Array; outsideDrafted: number; outsideAccepted: number; rounds: number; accepted: number };
     /** test export: the native contrastive logits */
     _contrastiveLogits(se: Float32Array, sa: Float32Array, alpha: number, beta: number, tauA: number): Float32Array;
+    _softmax(logits: Float32Array, temperature: number): { probs: Float32Array; logsumexp: number };
 }
 
 let cached: NativeAddon | undefined;

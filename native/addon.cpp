@@ -104,6 +104,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_simulateVerify", Napi::Function::New(env, testing::SimulateVerify));
     exports.Set("_simulateScd", Napi::Function::New(env, testing::SimulateScd));
     exports.Set("_contrastiveLogits", Napi::Function::New(env, testing::ContrastiveLogits));
+    exports.Set("_softmax", Napi::Function::New(env, testing::Softmax));
     return exports;
 }
 

@@ -1,5 +1,7 @@
 #include "testing/VerifyMath.h"
 
+#include "sampling/Distribution.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -191,6 +193,25 @@ Napi::Value ContrastiveLogits(const Napi::CallbackInfo & info) {
         contrastive::logits(se.Data(), sa.Data(), (int32_t) se.ElementLength(), p, cd);
         Napi::Float32Array out = Napi::Float32Array::New(info.Env(), cd.size());
         std::copy(cd.begin(), cd.end(), out.Data());
+        return out;
+    });
+}
+
+Napi::Value Softmax(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) args::fail("logits", "a Float32Array");
+        Napi::Float32Array logits = info[0].As<Napi::Float32Array>();
+        const int32_t      n      = (int32_t) logits.ElementLength();
+        if (n == 0) args::fail("logits", "a non-empty Float32Array");
+        distribution::SamplingParams sp;
+        sp.temperature = (float) args::number(info[1], "temperature", 1e-3, 1e3);
+        std::vector<float> probs;
+        distribution::warp(logits.Data(), n, sp, probs);
+        Napi::Object       out = Napi::Object::New(info.Env());
+        Napi::Float32Array p   = Napi::Float32Array::New(info.Env(), probs.size());
+        std::copy(probs.begin(), probs.end(), p.Data());
+        out.Set("probs", p);
+        out.Set("logsumexp", distribution::logsumexp(logits.Data(), n));
         return out;
     });
 }

@@ -23,4 +23,8 @@ Napi::Value SimulateScd(const Napi::CallbackInfo & info);
 // _contrastiveLogits(se: Float32Array, sa: Float32Array, alpha, beta, tauA) → Float32Array cd
 Napi::Value ContrastiveLogits(const Napi::CallbackInfo & info);
 
+// _softmax(logits: Float32Array, temperature) → { probs: Float32Array (distribution::warp, no truncation),
+//                                                 logsumexp: number (of the raw logits) }
+Napi::Value Softmax(const Napi::CallbackInfo & info);
+
 }  // namespace duet::testing
