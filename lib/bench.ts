@@ -46,6 +46,7 @@ const duetRuns: DuetRun[] = [
     { key: 'sample', options: { strategy: 'sample', temperature: 0.8, seed: 1 } },
     { key: 'speculative', options: { strategy: 'speculative', draftTokens: gamma } },
     { key: 'speculative-fixed-gamma', options: { strategy: 'speculative', draftTokens: gamma, draftConfidence: 0 } },
+    { key: 'speculative-gamma8', options: { strategy: 'speculative', draftTokens: 2 * gamma } },
     { key: 'speculative-sampled', options: { strategy: 'speculative', draftTokens: gamma, temperature: 0.8, seed: 1 } },
     { key: 'contrastive', options: { strategy: 'contrastive' } },
     { key: 'scd', options: { strategy: 'scd', draftTokens: gamma } },
@@ -261,11 +262,12 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
                 // Leviathan: E = (1 − α^{γ+1}) / (1 − α) tokens per round, cost = γ·t_amateur + t_verify(γ+1)
                 const tA = mean(s.map((x) => x.draftMs! / Math.max(1, x.amateurPasses)));
                 const tV = mean(s.map((x) => x.verifyMs! / Math.max(1, x.verifyPasses!)));
-                const E = (1 - acc ** (gamma + 1)) / (1 - acc);
-                bound = (E * 1000) / (gamma * tA + tV);
+                const g = r.options?.draftTokens ?? gamma;
+                const E = (1 - acc ** (g + 1)) / (1 - acc);
+                bound = (E * 1000) / (g * tA + tV);
             }
             const byDepth = spec && s[0]!.acceptanceByDepth ? s[0]!.acceptanceByDepth.map((_, d) => mean(s.map((x) => x.acceptanceByDepth![d] ?? 0))) : null;
-            const cells = Math.max(...s.map((x) => x.promptTokens + x.generatedTokens)) + (spec ? gamma + 1 : 0);
+            const cells = Math.max(...s.map((x) => x.promptTokens + x.generatedTokens)) + (spec ? (r.options?.draftTokens ?? gamma) + 1 : 0);
             return {
                 system: 'llama-duet',
                 strategy: r.key,
