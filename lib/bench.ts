@@ -550,7 +550,8 @@ async function expertLogLikelihood(pair: ModelPair, prompt: number[], tokens: re
 
 function gitCommit(): string | null {
     try {
-        return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: packageRoot(), encoding: 'utf8' }).trim();
+        // "-dirty" when the working tree differs from the commit
+        return execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=7', '--exclude', '*'], { cwd: packageRoot(), encoding: 'utf8' }).trim();
     } catch {
         return null;
     }
