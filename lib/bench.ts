@@ -300,7 +300,12 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         const peer = llamaCppPeer(wl, expert, amateur);
         if ('reason' in peer) skipped.push({ system: 'llama.cpp-speculative-simple', reason: peer.reason });
         else runs.push(...peer.runs);
-        const verifyCost = await verifyCostCurve(pair, wl, expert);
+        let verifyCost: VerifyCostPoint[] = [];
+        try {
+            verifyCost = await verifyCostCurve(pair, wl, expert);
+        } catch (e) {
+            skipped.push({ system: 'verify-cost curve', reason: e instanceof Error ? e.message : String(e) });
+        }
         const report: BenchReport = {
             schema: 1,
             date: new Date().toISOString(),
@@ -365,7 +370,7 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
             progress(0, 1, 'llama.cpp speculative-simple');
             const args = ['-m', expert, '-md', amateur, '-p', prompt, '-n', String(wl.maxTokens), '-t', String(wl.threads), '-td', String(wl.threads),
                 '-c', '2048', '--temp', '0', '--spec-type', 'draft-simple', '--spec-draft-n-max', String(gamma), '--seed', '1'];
-            const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', spec, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+            const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', spec, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, env: stockGgmlEnv() });
             const text = `${r.stdout}\n${r.stderr}`;
             const m = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t\/s/.exec(text);
             if (r.status !== 0 || !m) return { reason: `llama-speculative-simple failed (exit ${r.status}): ${errorLines(text)}` };
@@ -381,6 +386,7 @@ function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: Be
         const r = spawnSync(bench, ['-m', model, '-p', '0', '-n', String(wl.maxTokens), '-t', String(wl.threads), '-r', String(Math.max(2, wl.repeats)), '-o', 'json'], {
             encoding: 'utf8',
             maxBuffer: 1 << 26,
+            env: stockGgmlEnv(),
         });
         try {
             const rows = JSON.parse(r.stdout) as { avg_ts: number; samples_ts?: number[] }[];
@@ -435,6 +441,12 @@ function errorLines(stderr: string): string {
 }
 
 /**
+ * llama.cpp's own tools link the same ggml-cpu as the addon, which carries llama-duet's small-batch Q8_0
+ * kernel on AMX builds (native/ggml/amx-q8_0-small-m.inc); run them with it off, so they measure stock ggml.
+ */
+const stockGgmlEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LLAMA_DUET_AMX_SMALL_M_MAX: '0' });
+
+/**
  * The verify-cost curve: how long one expert pass over k = 1, 2, 4, 8, 16 tokens takes, from
  * llama.cpp's llama-bench (pp<k>, when built) and from our own verifyForest() on a k-node chain.
  * Speculative decoding pays off only while t_verify(γ+1) stays near t_verify(1).
@@ -445,7 +457,7 @@ async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string): P
     const bench = join(packageRoot(), '.cache', 'cmake-cpu', 'bin', 'llama-bench');
     if (existsSync(bench)) {
         progress(0, 1, 'llama-bench verify-cost curve');
-        const r = spawnSync(bench, ['-m', expert, '-p', ks.join(','), '-n', '0', '-t', String(wl.threads), '-r', '5', '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+        const r = spawnSync(bench, ['-m', expert, '-p', ks.join(','), '-n', '0', '-t', String(wl.threads), '-r', '5', '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 26, env: stockGgmlEnv() });
         try {
             for (const row of JSON.parse(r.stdout) as { n_prompt: number; avg_ts: number }[]) fromBench.set(row.n_prompt, (row.n_prompt * 1000) / row.avg_ts);
         } catch {
@@ -582,7 +594,7 @@ export function markdown(r: BenchReport): string {
             '',
             'Verify cost: one expert pass over k tokens, ms (and relative to k = 1). Speculative decoding at γ pays t(γ+1) per round.',
             '',
-            '| k | llama-bench pp<k> | llama-duet verifyForest chain |',
+            '| k | llama-bench pp<k> (stock ggml kernels) | llama-duet verifyForest chain |',
             '|---|---|---|',
             ...r.verifyCost.map(
                 (p) =>

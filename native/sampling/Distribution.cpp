@@ -38,7 +38,7 @@ namespace {
 // building the exponent bits. y < −87.3 (and −inf) flush to 0. Only float arithmetic and selects.
 inline float exp_nonpositive(float y) {
     const bool  under = !(y >= -87.33654f);  // also catches -inf and NaN
-    y                 = under ? -87.33654f : y;
+    y                 = under ? -87.33654f : (y > 0.0f ? 0.0f : y);  // the contract is y ≤ 0: clamp, never overflow the exponent
     const float kf    = (float) (int32_t) (y * 1.44269504088896341f - 0.5f);  // round to nearest (y ≤ 0)
     const float r     = (y - kf * 0.693359375f) + kf * 2.12194440e-4f;
     float       p     = 1.9875691500e-4f;
