@@ -25,6 +25,8 @@ export interface NativeModelInfo {
     eos: number;
     addBos: boolean;
     vocabType: number;
+    /** Whether the file was memory-mapped (the `useMmap` load option, resolved). */
+    mmap: boolean;
 }
 
 export interface NativeModel {

@@ -20,7 +20,11 @@ export interface LoadOptions {
     gpuLayers?: number;
     /** Flash attention. Defaults to `'auto'`. */
     flashAttention?: 'auto' | 'on' | 'off';
-    /** Memory-map the file instead of reading it. Defaults to `true`. */
+    /**
+     * Memory-map the file instead of reading it. Defaults to mapping, except where ggml repacks the weights
+     * for its AMX kernels (CPU builds on CPUs with AMX tiles): there the mapped pages would stay resident
+     * beside the repacked copy (about twice the weights in RSS), so the file is read instead.
+     */
     useMmap?: boolean;
     /** Aborts the load: the promise rejects with a `NativeError` of code `ERR_LLAMA_DUET_ABORTED`. */
     signal?: AbortSignal;
@@ -35,7 +39,8 @@ export interface ResolvedLoadOptions {
     threads: number;
     gpuLayers: number;
     flashAttention: 'auto' | 'on' | 'off';
-    useMmap: boolean;
+    /** `undefined`: decided at load (see LoadOptions.useMmap) */
+    useMmap: boolean | undefined;
     signal: AbortSignal | undefined;
     onProgress: ((fraction: number) => void) | undefined;
 }
@@ -46,7 +51,6 @@ export const loadDefaults = {
     sequences: 16,
     gpuLayers: 0,
     flashAttention: 'auto',
-    useMmap: true,
 } as const;
 
 const loadKeys = ['contextSize', 'batchSize', 'sequences', 'threads', 'gpuLayers', 'flashAttention', 'useMmap', 'signal', 'onProgress'] as const;
@@ -61,7 +65,7 @@ export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readon
         threads: o['threads'] === undefined ? availableParallelism() : is.integer('threads', o['threads'], 1, 1024),
         gpuLayers: o['gpuLayers'] === undefined ? loadDefaults.gpuLayers : is.integer('gpuLayers', o['gpuLayers'], -1, 100_000),
         flashAttention: o['flashAttention'] === undefined ? loadDefaults.flashAttention : is.oneOf('flashAttention', o['flashAttention'], ['auto', 'on', 'off']),
-        useMmap: o['useMmap'] === undefined ? loadDefaults.useMmap : is.boolean('useMmap', o['useMmap']),
+        useMmap: o['useMmap'] === undefined ? undefined : is.boolean('useMmap', o['useMmap']),
         signal: o['signal'] === undefined ? undefined : is.abortSignal('signal', o['signal']),
         onProgress: o['onProgress'] === undefined ? undefined : is.func('onProgress', o['onProgress']),
     };

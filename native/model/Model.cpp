@@ -34,6 +34,7 @@ Model::Model(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Model>(info) {
         return;
     }
     model_   = info[0].As<Napi::External<llama_model>>().Data();
+    mapped_  = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     vocab_   = llama_model_get_vocab(model_);
     n_vocab_ = llama_vocab_n_tokens(vocab_);
     Napi::MemoryManagement::AdjustExternalMemory(info.Env(), (int64_t) std::min<uint64_t>(llama_model_size(model_), 1ull << 30));
@@ -124,6 +125,7 @@ Napi::Value Model::Info(const Napi::CallbackInfo & info) {
         o.Set("eos", llama_vocab_eos(vocab_));
         o.Set("addBos", llama_vocab_get_add_bos(vocab_));
         o.Set("vocabType", (int) llama_vocab_type(vocab_));
+        o.Set("mmap", mapped_);
         return o;
     });
 }
@@ -147,8 +149,25 @@ namespace {
 struct LoadParams {
     std::string path;
     int32_t     gpu_layers = 0;
-    bool        use_mmap   = true;
+    int         use_mmap   = -1;  // -1: auto (mmap unless the CPU backend repacks weights for AMX)
 };
+
+// ggml's AMX buffer type copies (repacks) every weight it takes at load. With the file memory-mapped as
+// well, the mapped pages stay resident beside that copy: measured 2.69 GB RSS instead of 1.63 GB for the
+// 1.4 GB tinyllama pair. Reading costs load time (0.9 s instead of 0.5 s from a warm page cache), which a
+// server pays once. The buffer type exists only where ggml was built with AMX and the kernel granted the
+// tile permission.
+bool cpu_repacks_for_amx() {
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (cpu == nullptr) return false;
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+    auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_dev_get_extra_bufts");
+    if (get_extra == nullptr) return false;
+    for (ggml_backend_buffer_type_t * b = get_extra(cpu); b != nullptr && *b != nullptr; ++b) {
+        if (std::strcmp(ggml_backend_buft_name(*b), "AMX") == 0) return true;
+    }
+    return false;
+}
 
 bool file_size(const std::string & path, uint64_t & size, bool & is_dir) {
     struct stat st;
@@ -231,7 +250,9 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
                 return !c->abort->load();
             };
             mp.progress_callback_user_data = &cb;
-            if (!params_.use_mmap) mp.load_mode = LLAMA_LOAD_MODE_NONE;
+            const bool use_mmap = params_.use_mmap < 0 ? !cpu_repacks_for_amx() : params_.use_mmap != 0;
+            if (!use_mmap) mp.load_mode = LLAMA_LOAD_MODE_NONE;
+            mapped_ = use_mmap;
             log_bridge::take_last_error();
             model_ = llama_model_load_from_file(params_.path.c_str(), mp);
             if (!model_) {
@@ -279,7 +300,7 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
 
     void OnOK() override {
         Napi::HandleScope scope(Env());
-        Napi::Object      obj = Model::constructor->New({ Napi::External<llama_model>::New(Env(), model_) });
+        Napi::Object      obj = Model::constructor->New({ Napi::External<llama_model>::New(Env(), model_), Napi::Boolean::New(Env(), mapped_) });
         model_                = nullptr;
         deferred_.Resolve(obj);
     }
@@ -299,6 +320,7 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
     std::shared_ptr<std::atomic_bool> abort_;
     Napi::FunctionReference           on_progress_;
     llama_model *                     model_ = nullptr;
+    bool                              mapped_ = false;
     const char *                      code_  = code::MODEL_LOAD_FAILED;
 };
 
@@ -311,7 +333,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
         p.path                = args::string(info[0], "path");
         Napi::Object o        = args::object(info[1], "options");
         p.gpu_layers          = (int32_t) args::opt_integer(o, "gpuLayers", 0, -1, 100000);
-        p.use_mmap            = args::opt_boolean(o, "useMmap", true);
+        p.use_mmap            = o.Has("useMmap") && !o.Get("useMmap").IsUndefined() ? (args::opt_boolean(o, "useMmap", true) ? 1 : 0) : -1;
         Napi::Function on_progress;
         if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
         auto  abort  = std::make_shared<std::atomic_bool>(false);

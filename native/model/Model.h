@@ -35,6 +35,7 @@ class Model : public Napi::ObjectWrap<Model> {
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 
     llama_model *       model_ = nullptr;
+    bool                mapped_ = false;  // loaded through mmap (see LoadParams::use_mmap)
     const llama_vocab * vocab_ = nullptr;
     int32_t             n_vocab_ = 0;
 };

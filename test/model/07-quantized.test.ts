@@ -6,13 +6,15 @@
  * batched and one-token evaluation of the same text.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPair, type ModelPair } from '../../lib/index.js';
+import { loadModel, loadPair, type ModelPair } from '../../lib/index.js';
 import { argmax, syntheticPair } from '../helpers/pairs.js';
 
 let pair: ModelPair;
+let files: { expert: string; amateur: string };
 
 beforeAll(async () => {
-    pair = await loadPair({ ...(await syntheticPair('tiny-q8', { shape: 'tiny-q8', seed: 1 })), contextSize: 1024, threads: 2, sequences: 8 });
+    files = await syntheticPair('tiny-q8', { shape: 'tiny-q8', seed: 1 });
+    pair = await loadPair({ ...files, contextSize: 1024, threads: 2, sequences: 8 });
 });
 
 afterAll(async () => {
@@ -59,6 +61,17 @@ describe('Q8_0 pair', () => {
                 expect(spec.tokens).toEqual(greedy.tokens);
                 expect(spec.stats.expertPasses).toBeLessThan(greedy.stats.expertPasses);
             }
+        }
+    });
+
+    it('useMmap: mapped, read and the default load the same weights (ggml repacks them for AMX either way)', async () => {
+        const text = 'The quick brown fox';
+        const reference = await pair.generate(text, { strategy: 'greedy', maxTokens: 16 });
+        for (const useMmap of [true, false, undefined]) {
+            await using model = await loadModel(files.expert, { contextSize: 256, threads: 2, ...(useMmap === undefined ? {} : { useMmap }) });
+            if (useMmap !== undefined) expect(model.info.mmap).toBe(useMmap);
+            else expect(typeof model.info.mmap).toBe('boolean'); // false where ggml has its AMX buffer type
+            expect((await model.generate(text, { strategy: 'greedy', maxTokens: 16 })).tokens).toEqual(reference.tokens);
         }
     });
 });
