@@ -442,7 +442,7 @@ function errorLines(stderr: string): string {
 
 /**
  * llama.cpp's own tools link the same ggml-cpu as the addon, which carries llama-duet's small-batch Q8_0
- * kernel on AMX builds (native/ggml/amx-q8_0-small-m.inc); run them with it off, so they measure stock ggml.
+ * kernel on AMX builds (native/ggml/amx-small-m.inc); run them with it off, so they measure stock ggml.
  */
 const stockGgmlEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LLAMA_DUET_AMX_SMALL_M_MAX: '0' });
 

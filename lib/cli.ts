@@ -15,7 +15,7 @@ Usage:
   llama-duet demo [--out DIR] [--max-tokens N]
       Makes the small synthetic pair (models/tiny) if absent, then prints a generation with its stats
       for every strategy: greedy, speculative, sample, speculative sampled, contrastive, scd.
-  llama-duet make-pair --shape tiny|tiny-q8|tinyllama --out DIR [--epsilon E] [--amateur-layers K]
+  llama-duet make-pair --shape tiny|tiny-q8|tiny-q4k|tinyllama|tinyllama-q4k --out DIR [--epsilon E] [--amateur-layers K]
                        [--seed S] [--vocab PATH | --tiny-vocab N]
       Writes DIR/expert.gguf and DIR/amateur.gguf: a random-weight llama expert and an amateur made
       of its first K layers (same embeddings and head). Deterministic for a seed.

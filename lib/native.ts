@@ -145,7 +145,7 @@ export interface NativeMakePairOptions {
     epsilon: number;
     outScale: number;
     seed: number;
-    weightType: 'f32' | 'f16' | 'q8_0';
+    weightType: 'f32' | 'f16' | 'q8_0' | 'q4_k';
     vocabPath?: string;
     tinyNormalTokens?: number;
 }

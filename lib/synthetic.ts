@@ -12,12 +12,15 @@ import * as is from './validation/is.js';
 
 /**
  * Named shapes: `tiny` (seconds; tests and demo), `tiny-q8` (the same in Q8_0: runs ggml's quantized
- * matmuls, AMX where the CPU has it) and `tinyllama` (TinyLlama-1.1B geometry, Q8_0; benchmarks).
+ * matmuls, AMX where the CPU has it), `tiny-q4k` (Q4_K, 256 wide: K-quant blocks are 256),
+ * `tinyllama` (TinyLlama-1.1B geometry, Q8_0; benchmarks) and `tinyllama-q4k` (the same in Q4_K).
  */
 export const shapes = {
     tiny: { nLayer: 4, nEmbd: 128, nFf: 384, nHead: 4, nHeadKv: 2, nCtxTrain: 2048, amateurLayers: 1, weightType: 'f32' },
     'tiny-q8': { nLayer: 4, nEmbd: 128, nFf: 384, nHead: 4, nHeadKv: 2, nCtxTrain: 2048, amateurLayers: 1, weightType: 'q8_0' },
     tinyllama: { nLayer: 22, nEmbd: 2048, nFf: 5632, nHead: 32, nHeadKv: 4, nCtxTrain: 2048, amateurLayers: 2, weightType: 'q8_0' },
+    'tiny-q4k': { nLayer: 4, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, nCtxTrain: 2048, amateurLayers: 1, weightType: 'q4_k' },
+    'tinyllama-q4k': { nLayer: 22, nEmbd: 2048, nFf: 5632, nHead: 32, nHeadKv: 4, nCtxTrain: 2048, amateurLayers: 2, weightType: 'q4_k' },
 } as const;
 
 export type ShapeName = keyof typeof shapes;

@@ -51,7 +51,7 @@ class MakePairWorker : public Napi::AsyncWorker {
 };
 
 // makePair({ outDir, nLayer, nEmbd, nFf, nHead, nHeadKv, nCtxTrain, amateurLayers, epsilon, outScale,
-//            seed, weightType: 'f32'|'f16'|'q8_0', vocabPath?, tinyNormalTokens }) → Promise<files>
+//            seed, weightType: 'f32'|'f16'|'q8_0'|'q4_k', vocabPath?, tinyNormalTokens }) → Promise<files>
 Napi::Value MakePair(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
         Napi::Object        o = args::object(info[0], "options");
@@ -71,7 +71,8 @@ Napi::Value MakePair(const Napi::CallbackInfo & info) {
         if (wt == "f32") s.wtype = GGML_TYPE_F32;
         else if (wt == "f16") s.wtype = GGML_TYPE_F16;
         else if (wt == "q8_0") s.wtype = GGML_TYPE_Q8_0;
-        else throw DuetError(code::INVALID_ARGUMENT, "Expected 'f32', 'f16' or 'q8_0' for weightType");
+        else if (wt == "q4_k") s.wtype = GGML_TYPE_Q4_K;
+        else throw DuetError(code::INVALID_ARGUMENT, "Expected 'f32', 'f16', 'q8_0' or 'q4_k' for weightType");
         if (o.Has("vocabPath") && !o.Get("vocabPath").IsUndefined()) s.vocab_path = args::string(o.Get("vocabPath"), "vocabPath");
         s.tiny_normal_tokens = (int32_t) args::opt_integer(o, "tinyNormalTokens", 5, 1, 4096);
         auto * w = new MakePairWorker(info.Env(), s);

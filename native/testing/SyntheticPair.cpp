@@ -124,7 +124,8 @@ uint64_t write_model(const std::string & path, const PairSpec & s, int32_t n_lay
     const int32_t n_vocab = set_tokenizer(g.get(), s);
     gguf_set_val_str(g.get(), "general.architecture", "llama");
     gguf_set_val_str(g.get(), "general.name", name);
-    gguf_set_val_u32(g.get(), "general.file_type", s.wtype == GGML_TYPE_Q8_0 ? 7 : s.wtype == GGML_TYPE_F16 ? 1 : 0);
+    // llama_ftype: 7 MOSTLY_Q8_0, 14 MOSTLY_Q4_K_S, 1 MOSTLY_F16, 0 ALL_F32
+    gguf_set_val_u32(g.get(), "general.file_type", s.wtype == GGML_TYPE_Q8_0 ? 7 : s.wtype == GGML_TYPE_Q4_K ? 14 : s.wtype == GGML_TYPE_F16 ? 1 : 0);
     gguf_set_val_u32(g.get(), "llama.context_length", (uint32_t) s.n_ctx_train);
     gguf_set_val_u32(g.get(), "llama.embedding_length", (uint32_t) s.n_embd);
     gguf_set_val_u32(g.get(), "llama.block_count", (uint32_t) n_layers);
@@ -196,6 +197,9 @@ PairFiles make_pair(const PairSpec & s) {
     }
     if (s.wtype == GGML_TYPE_Q8_0 && (s.n_embd % 32 != 0 || s.n_ff % 32 != 0)) {
         throw DuetError(code::INVALID_ARGUMENT, "Q8_0 needs nEmbd and nFf divisible by 32");
+    }
+    if (s.wtype == GGML_TYPE_Q4_K && (s.n_embd % 256 != 0 || s.n_ff % 256 != 0)) {
+        throw DuetError(code::INVALID_ARGUMENT, "Q4_K needs nEmbd and nFf divisible by 256");
     }
     if (s.amateur_layers < 1 || s.amateur_layers > s.n_layer) {
         throw DuetError(code::INVALID_ARGUMENT, "amateurLayers must be between 1 and nLayer");

@@ -31,7 +31,7 @@ function logSoftmax(row: Float32Array): Float64Array {
 }
 
 describe('Q8_0 pair', () => {
-    // 2..8 tokens run llama-duet's small-batch VNNI kernel (native/ggml/amx-q8_0-small-m.inc), 12 run
+    // 2..8 tokens run llama-duet's small-batch VNNI kernel (native/ggml/amx-small-m.inc), 12 run
     // ggml's AMX tiles; the prompt's prefill is a 40+ row AMX batch either way.
     it.each([2, 5, 8, 12])('a batched chain of %i scores every token as one-token-at-a-time decoding does (|Δ log-prob| ≤ 1e-4)', async (length) => {
         const prompt = pair.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
@@ -75,3 +75,39 @@ describe('Q8_0 pair', () => {
         }
     });
 });
+
+describe('Q4_K pair', () => {
+    let q4: ModelPair;
+    beforeAll(async () => {
+        q4 = await loadPair({ ...(await syntheticPair('tiny-q4k', { shape: 'tiny-q4k', seed: 1 })), contextSize: 1024, threads: 2, sequences: 8 });
+    });
+    afterAll(async () => {
+        await q4?.dispose();
+    });
+
+    // ggml's K-quant kernels: AMX tiles for a batch, AVX-512 VNNI for one token, on CPUs with AMX
+    it.each([2, 3, 6])('a batched chain of %i scores every token as one-token-at-a-time decoding does (|Δ log-prob| ≤ 1e-4)', async (length) => {
+        const prompt = q4.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
+        const chain = Array.from({ length }, (_, i) => 400 + i * 113);
+        const seq = await q4.createSequence(prompt);
+        const r = await q4.verifyForest([{ sequence: seq, nodes: chain.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none' });
+        let maxDelta = 0;
+        for (const [i, node] of r.trees[0]!.nodes.entries()) {
+            const before = logSoftmax(q4._decoder.evalLogits([...prompt, ...chain.slice(0, i)], false));
+            maxDelta = Math.max(maxDelta, Math.abs(node.logprob - before[chain[i]!]!));
+        }
+        expect(maxDelta).toBeLessThanOrEqual(1e-4);
+        await r.release();
+        await seq.dispose();
+    });
+
+    it('greedy speculative reproduces greedy decoding token for token, γ ∈ {1, 2, 4}', async () => {
+        const text = 'The quick brown fox';
+        const greedy = await q4.generate(text, { strategy: 'greedy', maxTokens: 40 });
+        for (const draftTokens of [1, 2, 4]) {
+            const spec = await q4.generate(text, { strategy: 'speculative', maxTokens: 40, draftTokens });
+            expect(spec.tokens).toEqual(greedy.tokens);
+        }
+    });
+});
+
