@@ -258,16 +258,16 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
             const acc = spec ? s.reduce((a, x) => a + x.acceptedTokens!, 0) / Math.max(1, s.reduce((a, x) => a + x.draftedTokens!, 0)) : null;
             let bound: number | null = null;
             const usesAmateur = s[0]!.amateurPasses > 0;
+            const g = r.options?.draftTokens ?? gamma;
             if (spec && usesAmateur && acc !== null && acc < 1) {
                 // Leviathan: E = (1 − α^{γ+1}) / (1 − α) tokens per round, cost = γ·t_amateur + t_verify(γ+1)
                 const tA = mean(s.map((x) => x.draftMs! / Math.max(1, x.amateurPasses)));
                 const tV = mean(s.map((x) => x.verifyMs! / Math.max(1, x.verifyPasses!)));
-                const g = r.options?.draftTokens ?? gamma;
                 const E = (1 - acc ** (g + 1)) / (1 - acc);
                 bound = (E * 1000) / (g * tA + tV);
             }
             const byDepth = spec && s[0]!.acceptanceByDepth ? s[0]!.acceptanceByDepth.map((_, d) => mean(s.map((x) => x.acceptanceByDepth![d] ?? 0))) : null;
-            const cells = Math.max(...s.map((x) => x.promptTokens + x.generatedTokens)) + (spec ? (r.options?.draftTokens ?? gamma) + 1 : 0);
+            const cells = Math.max(...s.map((x) => x.promptTokens + x.generatedTokens)) + (spec ? g + 1 : 0);
             return {
                 system: 'llama-duet',
                 strategy: r.key,
@@ -355,7 +355,7 @@ function peerRun(system: string, strategy: string, options: Record<string, unkno
 
 /** llama.cpp's own tools from the same extracted release (LLAMA_DUET_BENCH_TOOLS=1 npm run build:native). */
 function llamaCppPeer(wl: Workload, expert: string, amateur: string): { runs: BenchRun[] } | { reason: string } {
-    const bin = join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
+    const bin = benchToolsDir();
     const spec = join(bin, 'llama-speculative-simple');
     const bench = join(bin, 'llama-bench');
     if (!existsSync(spec) || !existsSync(bench)) return { reason: `${bin}/llama-speculative-simple, llama-bench not built: run npm run bench:peers` };
@@ -440,6 +440,9 @@ function errorLines(stderr: string): string {
         .join(' | ');
 }
 
+/** Where `npm run bench:peers` builds llama.cpp's tools (native/tools/build.mjs, LLAMA_DUET_BENCH_TOOLS=1). */
+const benchToolsDir = (): string => join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
+
 /**
  * llama.cpp's own tools link the same ggml-cpu as the addon, which carries llama-duet's small-batch Q8_0
  * kernel on AMX builds (native/ggml/amx-small-m.inc); run them with it off, so they measure stock ggml.
@@ -454,7 +457,7 @@ const stockGgmlEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LLAMA_DUET_AMX_
 async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string): Promise<VerifyCostPoint[]> {
     const ks = [1, 2, 4, 8, 16];
     const fromBench = new Map<number, number>();
-    const bench = join(packageRoot(), '.cache', 'cmake-cpu', 'bin', 'llama-bench');
+    const bench = join(benchToolsDir(), 'llama-bench');
     if (existsSync(bench)) {
         progress(0, 1, 'llama-bench verify-cost curve');
         const r = spawnSync(bench, ['-m', expert, '-p', ks.join(','), '-n', '0', '-t', String(wl.threads), '-r', '5', '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 26, env: stockGgmlEnv() });

@@ -333,7 +333,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
         p.path                = args::string(info[0], "path");
         Napi::Object o        = args::object(info[1], "options");
         p.gpu_layers          = (int32_t) args::opt_integer(o, "gpuLayers", 0, -1, 100000);
-        p.use_mmap            = o.Has("useMmap") && !o.Get("useMmap").IsUndefined() ? (args::opt_boolean(o, "useMmap", true) ? 1 : 0) : -1;
+        p.use_mmap            = o.Get("useMmap").IsUndefined() ? -1 : args::opt_boolean(o, "useMmap", true);
         Napi::Function on_progress;
         if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
         auto  abort  = std::make_shared<std::atomic_bool>(false);

@@ -195,11 +195,9 @@ PairFiles make_pair(const PairSpec & s) {
     if (s.n_embd % s.n_head != 0 || s.n_head % s.n_head_kv != 0) {
         throw DuetError(code::INVALID_ARGUMENT, "nEmbd must be divisible by nHead, and nHead by nHeadKv");
     }
-    if (s.wtype == GGML_TYPE_Q8_0 && (s.n_embd % 32 != 0 || s.n_ff % 32 != 0)) {
-        throw DuetError(code::INVALID_ARGUMENT, "Q8_0 needs nEmbd and nFf divisible by 32");
-    }
-    if (s.wtype == GGML_TYPE_Q4_K && (s.n_embd % 256 != 0 || s.n_ff % 256 != 0)) {
-        throw DuetError(code::INVALID_ARGUMENT, "Q4_K needs nEmbd and nFf divisible by 256");
+    const int64_t block = ggml_blck_size(s.wtype);  // 32 for Q8_0, 256 for Q4_K, 1 for f32/f16
+    if (s.n_embd % block != 0 || s.n_ff % block != 0) {
+        throw DuetError(code::INVALID_ARGUMENT, std::string(ggml_type_name(s.wtype)) + " needs nEmbd and nFf divisible by " + std::to_string(block));
     }
     if (s.amateur_layers < 1 || s.amateur_layers > s.n_layer) {
         throw DuetError(code::INVALID_ARGUMENT, "amateurLayers must be between 1 and nLayer");

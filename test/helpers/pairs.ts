@@ -25,3 +25,13 @@ export function argmax(row: Float32Array): number {
     for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
     return best;
 }
+
+/** log-softmax of a logits row in float64: the reference the native log-probs are checked against. */
+export function logSoftmax(row: Float32Array): Float64Array {
+    let m = -Infinity;
+    for (const v of row) m = Math.max(m, v);
+    let s = 0;
+    for (const v of row) s += Math.exp(v - m);
+    const lse = m + Math.log(s);
+    return Float64Array.from(row, (v) => v - lse);
+}

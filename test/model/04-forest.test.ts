@@ -12,7 +12,7 @@ import {
     type Sequence,
 } from '../../lib/index.js';
 import { addon } from '../../lib/native.js';
-import { argmax, tinyPair } from '../helpers/pairs.js';
+import { argmax, logSoftmax, tinyPair } from '../helpers/pairs.js';
 import { markovTable, rng } from '../helpers/stats.js';
 
 let pair: ModelPair;
@@ -21,15 +21,6 @@ const kvCells = () => {
     const c = pair._decoder.context('expert')!._kvCells();
     return c.total - c.generation;
 };
-
-function logSoftmax(row: Float32Array): Float64Array {
-    let m = -Infinity;
-    for (const v of row) m = Math.max(m, v);
-    let s = 0;
-    for (const v of row) s += Math.exp(v - m);
-    const lse = m + Math.log(s);
-    return Float64Array.from(row, (v) => v - lse);
-}
 
 function pathTo(nodes: readonly DraftNode[], i: number): number[] {
     const out: number[] = [];

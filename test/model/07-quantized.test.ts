@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, loadPair, type ModelPair } from '../../lib/index.js';
-import { argmax, syntheticPair } from '../helpers/pairs.js';
+import { argmax, logSoftmax, syntheticPair } from '../helpers/pairs.js';
 
 let pair: ModelPair;
 let files: { expert: string; amateur: string };
@@ -21,36 +21,36 @@ afterAll(async () => {
     await pair?.dispose();
 });
 
-function logSoftmax(row: Float32Array): Float64Array {
-    let m = -Infinity;
-    for (const v of row) m = Math.max(m, v);
-    let s = 0;
-    for (const v of row) s += Math.exp(v - m);
-    const lse = m + Math.log(s);
-    return Float64Array.from(row, (v) => v - lse);
+/**
+ * Scores a chain after a 40+-token prompt with one verifyForest() pass and checks every node against the
+ * same prefix evaluated one token per pass: the node's log-prob, its top-3 next-token log-probs
+ * (|Δ| ≤ 1e-4) and its argmax.
+ */
+async function checkChainAgainstOneTokenPasses(p: ModelPair, length: number): Promise<void> {
+    const prompt = p.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
+    expect(prompt.length).toBeGreaterThan(40); // a prefill batch large enough for 2×16-row tiles
+    const chain = Array.from({ length }, (_, i) => 400 + i * 113);
+    const seq = await p.createSequence(prompt);
+    const r = await p.verifyForest([{ sequence: seq, nodes: chain.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none', topLogprobs: 3 });
+    let maxDelta = 0;
+    for (const [i, node] of r.trees[0]!.nodes.entries()) {
+        // the reference: the prefix evaluated one token per pass (the M = 1 kernel)
+        const before = logSoftmax(p._decoder.evalLogits([...prompt, ...chain.slice(0, i)], false));
+        const after = logSoftmax(p._decoder.evalLogits([...prompt, ...chain.slice(0, i + 1)], false));
+        maxDelta = Math.max(maxDelta, Math.abs(node.logprob - before[chain[i]!]!));
+        for (const top of node.top!) maxDelta = Math.max(maxDelta, Math.abs(top.logprob - after[top.token]!));
+        expect(node.argmax).toBe(argmax(Float32Array.from(after)));
+    }
+    expect(maxDelta).toBeLessThanOrEqual(1e-4);
+    await r.release();
+    await seq.dispose();
 }
 
 describe('Q8_0 pair', () => {
     // 2..8 tokens run llama-duet's small-batch VNNI kernel (native/ggml/amx-small-m.inc), 12 run
     // ggml's AMX tiles; the prompt's prefill is a 40+ row AMX batch either way.
     it.each([2, 5, 8, 12])('a batched chain of %i scores every token as one-token-at-a-time decoding does (|Δ log-prob| ≤ 1e-4)', async (length) => {
-        const prompt = pair.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
-        expect(prompt.length).toBeGreaterThan(40); // a prefill batch large enough for 2×16-row tiles
-        const chain = Array.from({ length }, (_, i) => 400 + i * 113);
-        const seq = await pair.createSequence(prompt);
-        const r = await pair.verifyForest([{ sequence: seq, nodes: chain.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none', topLogprobs: 3 });
-        let maxDelta = 0;
-        for (const [i, node] of r.trees[0]!.nodes.entries()) {
-            // the reference: the prefix evaluated one token per pass (the M = 1 kernel)
-            const before = logSoftmax(pair._decoder.evalLogits([...prompt, ...chain.slice(0, i)], false));
-            const after = logSoftmax(pair._decoder.evalLogits([...prompt, ...chain.slice(0, i + 1)], false));
-            maxDelta = Math.max(maxDelta, Math.abs(node.logprob - before[chain[i]!]!));
-            for (const top of node.top!) maxDelta = Math.max(maxDelta, Math.abs(top.logprob - after[top.token]!));
-            expect(node.argmax).toBe(argmax(Float32Array.from(after)));
-        }
-        expect(maxDelta).toBeLessThanOrEqual(1e-4);
-        await r.release();
-        await seq.dispose();
+        await checkChainAgainstOneTokenPasses(pair, length);
     });
 
     it('greedy speculative (batched verification) reproduces greedy decoding token for token, γ ∈ {1, 4, 8}', async () => {
@@ -87,18 +87,7 @@ describe('Q4_K pair', () => {
 
     // ggml's K-quant kernels: AMX tiles for a batch, AVX-512 VNNI for one token, on CPUs with AMX
     it.each([2, 3, 6])('a batched chain of %i scores every token as one-token-at-a-time decoding does (|Δ log-prob| ≤ 1e-4)', async (length) => {
-        const prompt = q4.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
-        const chain = Array.from({ length }, (_, i) => 400 + i * 113);
-        const seq = await q4.createSequence(prompt);
-        const r = await q4.verifyForest([{ sequence: seq, nodes: chain.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none' });
-        let maxDelta = 0;
-        for (const [i, node] of r.trees[0]!.nodes.entries()) {
-            const before = logSoftmax(q4._decoder.evalLogits([...prompt, ...chain.slice(0, i)], false));
-            maxDelta = Math.max(maxDelta, Math.abs(node.logprob - before[chain[i]!]!));
-        }
-        expect(maxDelta).toBeLessThanOrEqual(1e-4);
-        await r.release();
-        await seq.dispose();
+        await checkChainAgainstOneTokenPasses(q4, length);
     });
 
     it('greedy speculative reproduces greedy decoding token for token, γ ∈ {1, 2, 4}', async () => {
