@@ -35,3 +35,12 @@ export function logSoftmax(row: Float32Array): Float64Array {
     const lse = m + Math.log(s);
     return Float64Array.from(row, (v) => v - lse);
 }
+
+/**
+ * Largest top-2 logit margin at which a batched pass and a one-token pass may legitimately pick different
+ * argmaxes. The two paths compute the same products but sum them in another order (f32 re-association:
+ * relative error ≤ n·2⁻²⁴ of Σ|terms| per dot product; n ≤ 256 terms in these models, |logit| ≲ 40 with the
+ * synthetic output scale ⇒ ≲ 6e-4), so only a margin below ~1e-3 can flip. A divergence at a wider margin is a
+ * real bug (greedy speculative must reproduce greedy token for token).
+ */
+export const NEAR_TIE = 1e-3;

@@ -1,7 +1,7 @@
 /** Speculative decoding is lossless: greedy output equals greedy expert output; sampled output follows p. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, loadModel, loadPair, type ModelPair } from '../../lib/index.js';
-import { argmax, syntheticPair, tinyPair } from '../helpers/pairs.js';
+import { argmax, syntheticPair, tinyPair, NEAR_TIE } from '../helpers/pairs.js';
 import { exactJointOfTwo, softmax, twoTokenCells } from '../helpers/stats.js';
 
 const gammas = [1, 2, 4, 8];
@@ -35,7 +35,7 @@ function expectSameUpToNearTies(pair: ModelPair, prompt: string, got: number[], 
     const top = argmax(logits);
     let second = -Infinity;
     for (let j = 0; j < logits.length; j++) if (j !== top && logits[j]! > second) second = logits[j]!;
-    expect(logits[top]! - second, `divergence at token ${i} is not a near-tie`).toBeLessThan(1e-4);
+    expect(logits[top]! - second, `divergence at token ${i} is not a near-tie`).toBeLessThan(NEAR_TIE);
 }
 
 describe('greedy speculative ≡ greedy expert', () => {

@@ -82,6 +82,12 @@ describe('sequences', () => {
 });
 
 describe('verifyForest ≡ sequential decoding', () => {
+    // |Δ log-prob| ≤ 1e-3 between the forest pass and one-token-per-pass decoding of each path (f32 weights):
+    // both compute the same products in another summation order (relative error ≤ n·2⁻²⁴ per dot product,
+    // n ≤ 384 ⇒ ≈ 2e-5), and an element of the f16 KV cache that sits within that of a rounding boundary
+    // rounds one f16 step (2⁻¹¹ relative) away; either moves a log-prob by ≲ 1e-4 through these ε-scaled
+    // layers. A node attending without one of its ancestors moves it by ≈ 3.5e-3 (test 07's negative control
+    // measures the same on the quantized pairs).
     it('random forests: several trees on several sequences, branching, depth ≤ 8 (f32, |Δ log-prob| ≤ 1e-3)', async () => {
         const rand = rng(42);
         const vocab = Array.from({ length: 40 }, (_, i) => 300 + i * 97);
