@@ -14,6 +14,7 @@ import { loadPair, type ModelPair } from './models.js';
 import type { GenerateOptions } from './options.js';
 import { packageRoot } from './paths.js';
 import { makePair, type ShapeName } from './synthetic.js';
+import { cpuFacts, systemInfo } from './system.js';
 
 export interface Workload {
     name: string;
@@ -149,7 +150,7 @@ export interface QualityRow {
 export interface BenchReport {
     schema: 1;
     date: string;
-    machine: { cpu: string; cores: number; memoryBytes: number; node: string; platform: string };
+    machine: { cpu: string; cores: number; memoryBytes: number; node: string; platform: string; flags: string; cpuVariant: string };
     commit: string | null;
     workload: Omit<Workload, 'shape'> & { expert: string; amateur: string };
     runs: BenchRun[];
@@ -309,7 +310,7 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         const report: BenchReport = {
             schema: 1,
             date: new Date().toISOString(),
-            machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
+            machine: { cpu: cpuFacts().model, flags: cpuFacts().summary, cpuVariant: systemInfo().cpuVariant, cores: cpus().length, memoryBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
             commit: gitCommit(),
             workload: { name: wl.name, maxTokens: wl.maxTokens, prompts: wl.prompts, threads: wl.threads, repeats: wl.repeats, expert, amateur },
             runs,
@@ -578,7 +579,7 @@ export function markdown(r: BenchReport): string {
     const lines = [
         `## ${r.workload.name} — ${r.date.slice(0, 10)}, commit ${r.commit ?? '?'}`,
         '',
-        `${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}; ${r.workload.threads} threads, ${r.workload.maxTokens} new tokens, ${r.workload.prompts.length} prompts × ${r.workload.repeats} repeats (median, [min–max]).`,
+        `${r.machine.cpu} (${r.machine.flags ?? 'flags not recorded'}; CPU kernels: ${r.machine.cpuVariant ?? '?'}), ${r.machine.cores} cores, Node ${r.machine.node}; ${r.workload.threads} threads, ${r.workload.maxTokens} new tokens, ${r.workload.prompts.length} prompts × ${r.workload.repeats} repeats (median, [min–max]).`,
         '',
         '| system | strategy | tokens/s | range | acceptance | mean accepted length | expert passes | amateur passes | bound tokens/s | efficiency | peak RSS MiB | KV bytes |',
         '|---|---|---|---|---|---|---|---|---|---|---|---|',

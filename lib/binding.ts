@@ -1,5 +1,6 @@
 /**
- * Loads the addon with node-gyp-build (build/Release first, then prebuilds/<platform>-<arch>). On
+ * Loads the addon with node-gyp-build (build/Release first, then prebuilds/<platform>-<arch>), or the
+ * file named by LLAMA_DUET_ADDON (benchmarks and tests that compare a native build with the prebuild). On
  * failure the error lists every attempt and the remedies (style anchor: sharp lib/sharp.mjs).
  * @internal
  */
@@ -14,6 +15,14 @@ const require = createRequire(import.meta.url);
 export function loadAddon(): unknown {
     const root = packageRoot();
     const attempts: string[] = [];
+    const forced = process.env['LLAMA_DUET_ADDON'];
+    if (forced) {
+        try {
+            return require(forced) as unknown;
+        } catch (err) {
+            throw new LlamaDuetError(ErrorCode.ADDON_NOT_FOUND, `LLAMA_DUET_ADDON=${forced} could not be loaded: ${(err as Error).message.split('\n')[0]}`);
+        }
+    }
     try {
         const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
         return nodeGypBuild(root);
@@ -28,7 +37,8 @@ export function loadAddon(): unknown {
             'The llama-duet native addon could not be loaded. Attempts:',
             ...attempts.map((a) => `  - ${a}`),
             'Remedies:',
-            '  - run `npm ci` (or `npm run build:native`) in the package directory to build it from source',
+            '  - reinstall to use the prebuilt binary, or build from source: `LLAMA_DUET_FORCE_BUILD=1 npm rebuild llama-duet`',
+            '    (in a checkout: `npm ci` or `npm run build:native`)',
             '    (it fetches the pinned llama.cpp through the npm registry; set LLAMA_CPP_DIR to build offline from a local tree)',
             `  - check that a prebuild exists for ${process.platform}-${process.arch} under prebuilds/`,
         ].join('\n'),

@@ -17,6 +17,8 @@ export type {
     VerifyRule,
 } from './forest.js';
 export { makePair, shapes } from './synthetic.js';
+export { systemInfo } from './system.js';
+export type { SystemInfo } from './system.js';
 export type { MakePairOptions, PairFiles, ShapeName } from './synthetic.js';
 export {
     DisposedError,

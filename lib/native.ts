@@ -27,6 +27,12 @@ export interface NativeModelInfo {
     vocabType: number;
     /** Whether the file was memory-mapped (the `useMmap` load option, resolved). */
     mmap: boolean;
+    /**
+     * The CPU kernels in use (process-wide): `'native'` (a source build, compiled for the build machine),
+     * `'generic'` (a source build without GGML_NATIVE, one baseline level), or the prebuild's CPU variant
+     * chosen at load for this CPU (`'haswell'`, `'skylakex'`, `'icelake'`, `'zen4'`, `'sapphirerapids'`, ...).
+     */
+    cpuVariant: string;
 }
 
 export interface NativeModel {
@@ -148,6 +154,8 @@ export interface NativeMakePairOptions {
     weightType: 'f32' | 'f16' | 'q8_0' | 'q4_k';
     vocabPath?: string;
     tinyNormalTokens?: number;
+    expertVocabPad?: number;
+    amateurVocabPad?: number;
 }
 
 export interface NativeAddon {
@@ -160,7 +168,15 @@ export interface NativeAddon {
     ): { promise: Promise<NativeModel>; abort(): void };
     checkCompatibility(expert: NativeModel, amateur: NativeModel): string | null;
     makePair(options: NativeMakePairOptions): Promise<{ expert: string; amateur: string; nVocab: number; expertBytes: number; amateurBytes: number }>;
-    systemInfo(): { llamaSystemInfo: string; maxSequences: number; supportsGpuOffload: boolean };
+    systemInfo(): {
+        llamaSystemInfo: string;
+        maxSequences: number;
+        supportsGpuOffload: boolean;
+        /** see NativeModelInfo.cpuVariant */
+        cpuVariant: string;
+        /** 'built-in' or the path of the loaded ggml CPU module */
+        cpuModule: string;
+    };
     /** test export: Monte-Carlo of the forest acceptance rules on a Markov mock */
     _simulateVerify(options: NativeSimulateOptions): { joint: Int32Array; rounds: number; accepted: number };
     /** test export: Monte-Carlo of SCD rounds on Markov mocks */

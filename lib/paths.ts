@@ -1,5 +1,5 @@
 /** Locations inside the installed package. @internal */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,7 +24,11 @@ export function llamaCppDir(): string {
     return process.env['LLAMA_CPP_DIR'] ?? join(packageRoot(), '.cache', 'llama.cpp', llamaManifest().upstreamCommit);
 }
 
-/** The llama SPM vocabulary shipped in the llama.cpp tree (used by synthetic pairs). */
+/**
+ * The llama SPM vocabulary used by synthetic pairs: the copy inside the npm package (vocab/, written by
+ * `npm pack`), else the one in the llama.cpp tree a source build extracted.
+ */
 export function defaultVocabPath(): string {
-    return join(llamaCppDir(), 'models', 'ggml-vocab-llama-spm.gguf');
+    const packaged = join(packageRoot(), 'vocab', 'llama-spm.gguf');
+    return existsSync(packaged) ? packaged : join(llamaCppDir(), 'models', 'ggml-vocab-llama-spm.gguf');
 }

@@ -44,6 +44,12 @@ export interface MakePairOptions {
      * (+ `<unk> <s> </s>` and the 256 byte tokens) for statistical tests.
      */
     vocab?: string | { tiny: number };
+    /**
+     * Pads one model's vocabulary with extra `[PAD<i>]` tokens (0–128) at the end, as real pairs of one family
+     * have (Qwen2.5-7B has 152064 tokens, Qwen2.5-0.5B 151936): `{ expert: 128 }` or `{ amateur: 64 }`. The padded
+     * ids get embedding and output rows like the others. Defaults to no padding.
+     */
+    vocabPad?: { expert?: number; amateur?: number };
     /** Skip generation when both files already exist. Defaults to `false`. */
     reuse?: boolean;
 }
@@ -58,7 +64,7 @@ export interface PairFiles {
 
 export async function makePair(options: MakePairOptions): Promise<PairFiles> {
     const o = is.options('makePair() options', options);
-    is.knownKeys('makePair()', o, ['out', 'shape', 'epsilon', 'amateurLayers', 'outScale', 'seed', 'vocab', 'reuse']);
+    is.knownKeys('makePair()', o, ['out', 'shape', 'epsilon', 'amateurLayers', 'outScale', 'seed', 'vocab', 'vocabPad', 'reuse']);
     const out = resolve(is.string('out', o['out'], { nonEmpty: true }));
     const shapeName = o['shape'] === undefined ? 'tiny' : is.oneOf('shape', o['shape'], Object.keys(shapes) as ShapeName[]);
     const shape = shapes[shapeName];
@@ -70,6 +76,12 @@ export async function makePair(options: MakePairOptions): Promise<PairFiles> {
         outScale: o['outScale'] === undefined ? 6 : is.number('outScale', o['outScale'], 0, 1000),
         seed: o['seed'] === undefined ? 1 : is.integer('seed', o['seed'], 0, Number.MAX_SAFE_INTEGER),
     };
+    if (o['vocabPad'] !== undefined) {
+        const pad = is.options('vocabPad', o['vocabPad']);
+        is.knownKeys('vocabPad', pad, ['expert', 'amateur']);
+        if (pad['expert'] !== undefined) spec.expertVocabPad = is.integer('vocabPad.expert', pad['expert'], 0, 128);
+        if (pad['amateur'] !== undefined) spec.amateurVocabPad = is.integer('vocabPad.amateur', pad['amateur'], 0, 128);
+    }
     const vocab = o['vocab'];
     if (vocab === undefined || typeof vocab === 'string') {
         const path = vocab === undefined ? defaultVocabPath() : vocab;

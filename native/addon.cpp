@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "llama.h"
+#include "model/Backends.h"
 #include "model/Context.h"
 #include "model/Model.h"
 #include "napi/args.h"
@@ -51,7 +52,7 @@ class MakePairWorker : public Napi::AsyncWorker {
 };
 
 // makePair({ outDir, nLayer, nEmbd, nFf, nHead, nHeadKv, nCtxTrain, amateurLayers, epsilon, outScale,
-//            seed, weightType: 'f32'|'f16'|'q8_0'|'q4_k', vocabPath?, tinyNormalTokens }) → Promise<files>
+//            seed, weightType: 'f32'|'f16'|'q8_0'|'q4_k', vocabPath?, tinyNormalTokens, expertVocabPad, amateurVocabPad }) → Promise<files>
 Napi::Value MakePair(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
         Napi::Object        o = args::object(info[0], "options");
@@ -75,6 +76,8 @@ Napi::Value MakePair(const Napi::CallbackInfo & info) {
         else throw DuetError(code::INVALID_ARGUMENT, "Expected 'f32', 'f16', 'q8_0' or 'q4_k' for weightType");
         if (o.Has("vocabPath") && !o.Get("vocabPath").IsUndefined()) s.vocab_path = args::string(o.Get("vocabPath"), "vocabPath");
         s.tiny_normal_tokens = (int32_t) args::opt_integer(o, "tinyNormalTokens", 5, 1, 4096);
+        s.expert_vocab_pad   = (int32_t) args::opt_integer(o, "expertVocabPad", 0, 0, 128);
+        s.amateur_vocab_pad  = (int32_t) args::opt_integer(o, "amateurVocabPad", 0, 0, 128);
         auto * w = new MakePairWorker(info.Env(), s);
         Napi::Promise p = w->Promise();
         w->Queue();
@@ -87,14 +90,21 @@ Napi::Value SystemInfo(const Napi::CallbackInfo & info) {
     o.Set("llamaSystemInfo", llama_print_system_info());
     o.Set("maxSequences", (double) kMaxSequences);
     o.Set("supportsGpuOffload", llama_supports_gpu_offload());
+    o.Set("cpuVariant", backends::cpu_variant());
+    o.Set("cpuModule", backends::cpu_module());
     return o;
 }
 
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    log_bridge::install();  // first: ggml logs while loading its backend modules
+    try {
+        backends::load();  // the addon does not load when no CPU backend fits this CPU
+    } catch (const DuetError & e) {
+        throw make_error(env, e.code(), std::string("llama-duet: ") + e.what());
+    }
     llama_backend_init();
-    log_bridge::install();
     env.AddCleanupHook([]() { llama_backend_free(); });
     exports.Set("Model", Model::Init(env));
     exports.Set("Context", Context::Init(env));

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <thread>
 
-#include "ggml-cpu.h"
+#include "model/Backends.h"
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
@@ -69,10 +69,9 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
             if (!other || !other->pool_) throw DuetError(code::INVALID_ARGUMENT, "Expected a live Context for shareThreadsWith");
             pool_ = other->pool_;
         } else {
-            ggml_threadpool_params tp = ggml_threadpool_params_default(cp.n_threads);
-            ggml_threadpool_t      raw = ggml_threadpool_new(&tp);
+            ggml_threadpool_t raw = backends::threadpool_new(cp.n_threads);
             if (!raw) throw DuetError(code::CONTEXT_CREATE_FAILED, "could not create the CPU threadpool");
-            pool_ = std::shared_ptr<ggml_threadpool>(raw, ggml_threadpool_free);
+            pool_ = std::shared_ptr<ggml_threadpool>(raw, backends::threadpool_free);
         }
         llama_attach_threadpool(ctx_, pool_.get(), pool_.get());
         seqs_      = std::make_unique<Sequences>(ctx_, m);

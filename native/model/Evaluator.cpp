@@ -1,7 +1,9 @@
 #include "model/Evaluator.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "napi/errors.h"
@@ -12,11 +14,25 @@ Evaluator::Evaluator(llama_context * ctx, const llama_model * model, llama_seq_i
     : ctx_(ctx),
       seq_(seq),
       n_vocab_(llama_vocab_n_tokens(llama_model_get_vocab(model))),
+      width_(n_vocab_),
       n_ctx_((int32_t) llama_n_ctx(ctx)),
       n_batch_((int32_t) llama_n_batch(ctx)),
       batch_(llama_batch_init((int32_t) llama_n_batch(ctx), 0, 1)) {}
 
 Evaluator::~Evaluator() { llama_batch_free(batch_); }
+
+void Evaluator::align_to(int32_t width) {
+    width_ = width;
+    // the unknown token (llama.h has no getter for it: the first id with the UNKNOWN attribute), else id 0
+    const llama_vocab * v = llama_model_get_vocab(llama_get_model(ctx_));
+    substitute_           = 0;
+    for (llama_token t = 0; t < std::min(n_vocab_, 4096); t++) {
+        if (llama_vocab_get_attr(v, t) & LLAMA_TOKEN_ATTR_UNKNOWN) {
+            substitute_ = t;
+            break;
+        }
+    }
+}
 
 void Evaluator::reset() {
     llama_memory_seq_rm(llama_get_memory(ctx_), seq_, -1, -1);  // whole-sequence removal never fails
@@ -42,13 +58,15 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
     }
     const auto t0     = std::chrono::steady_clock::now();
     const int32_t n_rows = rows == Rows::ALL ? n : 1;
-    logits.resize((size_t) n_rows * n_vocab_);
+    logits.resize((size_t) n_rows * width_);
+    const int32_t n_copy = std::min(n_vocab_, width_);
     int32_t row = 0;
     for (int32_t start = 0; start < n; start += n_batch_) {
         const int32_t m = std::min(n_batch_, n - start);
         batch_.n_tokens = m;
         for (int32_t i = 0; i < m; i++) {
-            batch_.token[i]     = tokens[start + i];
+            const llama_token t = tokens[start + i];
+            batch_.token[i]     = t >= 0 && t < n_vocab_ ? t : substitute_;
             batch_.pos[i]       = n_past_ + start + i;
             batch_.n_seq_id[i]  = 1;
             batch_.seq_id[i][0] = seq_;
@@ -67,7 +85,9 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
             if (!batch_.logits[i]) continue;
             const float * src = llama_get_logits_ith(ctx_, i);
             if (!src) throw DuetError(code::DECODE_FAILED, "llama.cpp returned no logits for row " + std::to_string(i));
-            std::memcpy(logits.data() + (size_t) row * n_vocab_, src, sizeof(float) * n_vocab_);
+            float * dst = logits.data() + (size_t) row * width_;
+            std::memcpy(dst, src, sizeof(float) * n_copy);
+            std::fill(dst + n_copy, dst + width_, -std::numeric_limits<float>::infinity());
             row++;
         }
     }

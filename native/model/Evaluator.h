@@ -21,9 +21,15 @@ class Evaluator {
     // Empties this evaluator's sequence in the KV cache.
     void reset();
 
+    // Aligns this (amateur) model to another vocabulary of `width` ids (the expert's; a pair's sizes may
+    // differ by padding, e.g. Qwen2.5-7B 152064 vs 0.5B 151936 ids): every logits row decode() writes is then
+    // `width` wide, ids this model lacks at −inf (probability 0: never drafted, masked in the contrast) and
+    // ids past `width` dropped; a token this model lacks is fed as its unknown token (or id 0).
+    void align_to(int32_t width);
+
     // Decodes `tokens` after the current n_past (split into n_batch chunks).
     // rows: which batch rows need logits: LAST (only the final token) or ALL (every token, chain verify).
-    // out logits [n_rows, n_vocab] row-major, copied out of llama.cpp.
+    // out logits [n_rows, width()] row-major, copied out of llama.cpp.
     enum class Rows { LAST, ALL };
     void decode(const llama_token * tokens, int32_t n, Rows rows, std::vector<float> & logits);
 
@@ -33,7 +39,8 @@ class Evaluator {
 
     int32_t n_past() const { return n_past_; }
     int32_t n_ctx() const { return n_ctx_; }
-    int32_t n_vocab() const { return n_vocab_; }
+    int32_t n_vocab() const { return n_vocab_; }  // this model's vocabulary
+    int32_t width() const { return width_; }       // the logits rows' width (n_vocab unless aligned)
     llama_context * ctx() const { return ctx_; }
 
     int64_t passes   = 0;    // llama_decode calls
@@ -43,6 +50,8 @@ class Evaluator {
     llama_context * ctx_;
     llama_seq_id    seq_;
     int32_t         n_vocab_;
+    int32_t         width_;
+    llama_token     substitute_ = 0;  // fed for ids ≥ n_vocab_ (aligned evaluators only)
     int32_t         n_ctx_;
     int32_t         n_batch_;
     int32_t         n_past_ = 0;

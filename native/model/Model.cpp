@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "gguf.h"
+#include "model/Backends.h"
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
@@ -126,6 +127,7 @@ Napi::Value Model::Info(const Napi::CallbackInfo & info) {
         o.Set("addBos", llama_vocab_get_add_bos(vocab_));
         o.Set("vocabType", (int) llama_vocab_type(vocab_));
         o.Set("mmap", mapped_);
+        o.Set("cpuVariant", backends::cpu_variant());
         return o;
     });
 }

@@ -9,11 +9,12 @@ namespace duet::contrastive {
 void logits(const float * se, const float * sa, int32_t n, const Params & params, std::vector<float> & cd) {
     cd.resize(n);
     float mx = -std::numeric_limits<float>::infinity();
-    for (int32_t i = 0; i < n; i++) mx = std::max(mx, se[i]);
+    const int32_t n_shared = std::min(n, params.n_amateur);  // the contrast lives on the ids both models have
+    for (int32_t i = 0; i < n_shared; i++) mx = std::max(mx, se[i]);
     const double cutoff = params.alpha > 0.0f ? std::log((double) params.alpha) + (double) mx : -std::numeric_limits<double>::infinity();
     const double wb = params.beta, wa = params.beta / params.tau_a;
     for (int32_t i = 0; i < n; i++) {
-        if ((double) se[i] < cutoff || !std::isfinite(se[i])) {
+        if ((double) se[i] < cutoff || !std::isfinite(se[i]) || i >= params.n_amateur) {
             cd[i] = -std::numeric_limits<float>::infinity();
             continue;
         }

@@ -26,7 +26,7 @@ namespace {
 class Contrastive final : public Strategy {
   public:
     Contrastive(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng)
-        : expert_(expert), amateur_(amateur), cfg_(cfg), rng_(rng), params_(cfg.contrast()) {}
+        : expert_(expert), amateur_(amateur), cfg_(cfg), rng_(rng), params_(cfg.contrast(amateur.n_vocab())) {}
 
     void begin(const std::vector<llama_token> & prompt) override { pending_ = prefill_pair(expert_, amateur_, prompt, cfg_); }
 

@@ -45,7 +45,7 @@ class Speculative final : public Strategy {
           rng_(rng),
           n_vocab_(expert.n_vocab()),
           scd_(cfg.kind == StrategyKind::SCD),
-          cd_params_(cfg.contrast()) {
+          cd_params_(cfg.contrast(amateur.n_vocab())) {
         stats_.drafted_by_depth.assign(cfg.max_draft_tokens(), 0);
         stats_.accepted_by_depth.assign(cfg.max_draft_tokens(), 0);
         gamma_ = cfg.draft_tokens;

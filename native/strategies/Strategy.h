@@ -44,7 +44,8 @@ struct GenerateConfig {
     bool  amateur_sees_prompt = true;  // false: the amateur sees only the generated text (Li et al.)
     bool  bonus               = true;  // scd: delayed-drafting bonus token when every draft is accepted
 
-    contrastive::Params contrast() const { return { alpha, beta, amateur_temperature }; }
+    // n_amateur: the amateur's vocabulary size (ids past it are masked in the contrast)
+    contrastive::Params contrast(int32_t n_amateur) const { return { alpha, beta, amateur_temperature, n_amateur }; }
 
     int32_t max_draft_tokens() const { return adaptive_draft ? std::min(64, 3 * draft_tokens) : draft_tokens; }
 };

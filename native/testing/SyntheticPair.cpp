@@ -40,7 +40,7 @@ struct TensorPlan {
 // Tokenizer metadata: copied from a vocab GGUF, or a tiny SPM vocabulary that llama.cpp can run:
 // <unk> <s> </s>, N NORMAL tokens, then the 256 BYTE tokens (without them llama.cpp's SPM newline /
 // byte lookup throws std::out_of_range at generation time).
-int32_t set_tokenizer(gguf_context * out, const PairSpec & spec) {
+int32_t set_tokenizer_unpadded(gguf_context * out, const PairSpec & spec) {
     if (!spec.vocab_path.empty()) {
         gguf_init_params gp = { true, nullptr };
         GgufPtr          src(gguf_init_from_file(spec.vocab_path.c_str(), gp), gguf_free);
@@ -92,6 +92,31 @@ int32_t set_tokenizer(gguf_context * out, const PairSpec & spec) {
     return (int32_t) toks.size();
 }
 
+// The tokenizer plus `pad` "[PAD<i>]" tokens (UNUSED, score 0) at the end; returns the vocabulary size.
+int32_t set_tokenizer(gguf_context * out, const PairSpec & spec, int32_t pad) {
+    const int32_t n = set_tokenizer_unpadded(out, spec);
+    if (pad <= 0) return n;
+    const int64_t kt = gguf_find_key(out, "tokenizer.ggml.tokens");
+    const int64_t ks = gguf_find_key(out, "tokenizer.ggml.scores");
+    const int64_t ky = gguf_find_key(out, "tokenizer.ggml.token_type");
+    if (kt < 0 || ks < 0 || ky < 0) throw DuetError(code::INVALID_ARGUMENT, "vocabulary padding needs tokens, scores and token types");
+    std::vector<std::string> toks;
+    for (int32_t i = 0; i < n; i++) toks.push_back(gguf_get_arr_str(out, kt, i));
+    std::vector<float>   scores((const float *) gguf_get_arr_data(out, ks), (const float *) gguf_get_arr_data(out, ks) + n);
+    std::vector<int32_t> types((const int32_t *) gguf_get_arr_data(out, ky), (const int32_t *) gguf_get_arr_data(out, ky) + n);
+    for (int32_t i = 0; i < pad; i++) {
+        toks.push_back("[PAD" + std::to_string(n + i) + "]");
+        scores.push_back(0.0f);
+        types.push_back(5);  // UNUSED
+    }
+    std::vector<const char *> ptrs;
+    for (auto & t : toks) ptrs.push_back(t.c_str());
+    gguf_set_arr_str(out, "tokenizer.ggml.tokens", ptrs.data(), ptrs.size());
+    gguf_set_arr_data(out, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores.data(), scores.size());
+    gguf_set_arr_data(out, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types.data(), types.size());
+    return (int32_t) toks.size();
+}
+
 std::vector<TensorPlan> plan(const PairSpec & s, int32_t n_layers, int32_t n_vocab) {
     const int64_t d     = s.n_embd;
     const int64_t d_kv  = (int64_t) s.n_embd / s.n_head * s.n_head_kv;
@@ -119,9 +144,9 @@ void write_all(FILE * f, const void * data, size_t n, const std::string & path) 
     if (n && fwrite(data, 1, n, f) != n) throw DuetError(code::IO, "write failed: " + path);
 }
 
-uint64_t write_model(const std::string & path, const PairSpec & s, int32_t n_layers, const char * name) {
+uint64_t write_model(const std::string & path, const PairSpec & s, int32_t n_layers, int32_t vocab_pad, const char * name) {
     GgufPtr g(gguf_init_empty(), gguf_free);
-    const int32_t n_vocab = set_tokenizer(g.get(), s);
+    const int32_t n_vocab = set_tokenizer(g.get(), s, vocab_pad);
     gguf_set_val_str(g.get(), "general.architecture", "llama");
     gguf_set_val_str(g.get(), "general.name", name);
     // llama_ftype: 7 MOSTLY_Q8_0, 14 MOSTLY_Q4_K_S, 1 MOSTLY_F16, 0 ALL_F32
@@ -207,10 +232,10 @@ PairFiles make_pair(const PairSpec & s) {
     PairFiles out;
     out.expert_path   = s.out_dir + "/expert.gguf";
     out.amateur_path  = s.out_dir + "/amateur.gguf";
-    out.expert_bytes  = write_model(out.expert_path, s, s.n_layer, "llama-duet synthetic expert");
-    out.amateur_bytes = write_model(out.amateur_path, s, s.amateur_layers, "llama-duet synthetic amateur");
+    out.expert_bytes  = write_model(out.expert_path, s, s.n_layer, s.expert_vocab_pad, "llama-duet synthetic expert");
+    out.amateur_bytes = write_model(out.amateur_path, s, s.amateur_layers, s.amateur_vocab_pad, "llama-duet synthetic amateur");
     GgufPtr g(gguf_init_empty(), gguf_free);
-    out.n_vocab = set_tokenizer(g.get(), s);
+    out.n_vocab = set_tokenizer(g.get(), s, s.expert_vocab_pad);
     return out;
 }
 

@@ -29,12 +29,17 @@ struct PairSpec {
     ggml_type   wtype          = GGML_TYPE_F32;
     std::string vocab_path;          // copy tokenizer.* from this GGUF; empty → tiny vocab
     int32_t     tiny_normal_tokens = 5;
+    // Padding, as real pairs of one family have (Qwen2.5-7B 152064 vs 0.5B 151936 tokens): extra tokens
+    // "[PAD<i>]" (type UNUSED) at the end of one model's vocabulary, with embedding and output rows drawn
+    // like the others (so the expert gives them real probability). The shared ids are identical.
+    int32_t     expert_vocab_pad  = 0;
+    int32_t     amateur_vocab_pad = 0;
 };
 
 struct PairFiles {
     std::string expert_path;
     std::string amateur_path;
-    int32_t     n_vocab       = 0;
+    int32_t     n_vocab       = 0;  // the expert's
     uint64_t    expert_bytes  = 0;
     uint64_t    amateur_bytes = 0;
 };

@@ -1,24 +1,28 @@
 #!/usr/bin/env node
-// Builds the native addon: fetch the pinned llama.cpp (unless LLAMA_CPP_DIR is set), configure and
-// compile with cmake-js in a persistent work dir (.cache/cmake-<variant>, so a second `npm ci` does not
-// recompile llama.cpp), then copy the addon to build/Release where node-gyp-build finds it.
+// Builds the native addon: check the build tools, fetch the pinned llama.cpp (unless LLAMA_CPP_DIR is
+// set), configure and compile with cmake-js in a persistent work dir (.cache/cmake-<variant>, so a second
+// `npm ci` does not recompile llama.cpp), then copy the addon (and, for portable builds, the ggml shared
+// libraries and CPU backend modules it loads) to build/Release, where node-gyp-build finds it.
 //
 // Usage: node native/tools/build.mjs [OUT_DIR]
 // Environment:
 //   LLAMA_CPP_DIR=/path/to/llama.cpp   use a local llama.cpp tree (offline builds)
-//   LLAMA_DUET_CUDA=1                  build ggml's CUDA backend (GGML_CUDA=ON)
-//   LLAMA_DUET_PORTABLE=1              GGML_NATIVE=OFF (prebuilds; runs on any x86-64 CPU)
+//   LLAMA_DUET_CUDA=1                  build ggml's CUDA backend (GGML_CUDA=ON; CMAKE_CUDA_ARCHITECTURES from
+//                                      LLAMA_DUET_CUDA_ARCHS, default 90 = H100/H200)
+//   LLAMA_DUET_PORTABLE=1              the prebuild layout: ggml's CPU backend for every x86-64 level as
+//                                      modules chosen at run time (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS)
 //   LLAMA_DUET_AMX=0                   compile ggml's AMX matmuls out of a native build (default: kept)
 //   LLAMA_DUET_BENCH_TOOLS=1           also build llama.cpp's llama-bench and llama-speculative-simple
 //   LLAMA_DUET_JOBS=N                  parallel compile jobs (default: available cores)
 //   LLAMA_DUET_FORCE_BUILD=1           build even when prebuilds/<platform>-<arch> has a binary
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { ensureLlamaCpp } from './llama-source.mjs';
+import { assertBuildTools } from './preflight.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(join(root, 'package.json'));
@@ -41,8 +45,14 @@ if (fromGyp && !forced && existsSync(prebuildDir) && readdirSync(prebuildDir).so
   process.exit(0);
 }
 
+try {
+    assertBuildTools({ cuda, needGit: !process.env.LLAMA_CPP_DIR });
+} catch (e) {
+    console.error(`\n${e.message}\n`);
+    process.exit(1);
+}
 const llamaDir = process.env.LLAMA_CPP_DIR ? resolve(process.env.LLAMA_CPP_DIR) : ensureLlamaCpp(root);
-const variant = `${cuda ? 'cuda' : 'cpu'}${portable ? '-portable' : ''}`;
+const variant = `${cuda ? 'cuda' : 'cpu'}${portable ? '-variants' : ''}`;
 const workDir = join(root, '.cache', `cmake-${variant}`);
 
 const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
@@ -50,6 +60,8 @@ const args = [
   cmakeJs, 'compile', '--out', workDir, '--config', 'Release', '--parallel', String(jobs),
   `--CDLLAMA_CPP_DIR=${llamaDir}`,
   `--CDLLAMA_DUET_NATIVE=${portable ? 'OFF' : 'ON'}`,
+  `--CDLLAMA_DUET_CPU_VARIANTS=${portable ? 'ON' : 'OFF'}`,
+  ...(cuda ? [`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.LLAMA_DUET_CUDA_ARCHS ?? '90'}`] : []),
   `--CDLLAMA_DUET_CUDA=${cuda ? 'ON' : 'OFF'}`,
   `--CDLLAMA_DUET_BENCH_TOOLS=${benchTools ? 'ON' : 'OFF'}`,
   `--CDLLAMA_DUET_AMX=${amx ? 'ON' : 'OFF'}`,
@@ -74,6 +86,12 @@ if (benchTools) {
 const built = join(workDir, 'Release', 'llama_duet.node');
 if (!existsSync(built)) throw new Error(`cmake-js finished but ${built} is missing`);
 mkdirSync(outDir, { recursive: true });
+// A portable build's addon loads libggml*.so from its own folder ($ORIGIN): copy them beside it. A native
+// build links everything in: remove libraries a previous portable build left there.
+for (const f of readdirSync(outDir)) if (/^libggml.*\.so$/.test(f)) rmSync(join(outDir, f));
+const libDir = join(workDir, 'ggml-libs');
+const libs = portable && existsSync(libDir) ? readdirSync(libDir).filter((f) => /^libggml.*\.so$/.test(f)) : [];
+for (const f of libs) copyFileSync(join(libDir, f), join(outDir, f));
 copyFileSync(built, join(outDir, 'llama_duet.node'));
 const manifest = JSON.parse(readFileSync(join(root, 'native', 'llama.cpp.json'), 'utf8'));
-console.log(`[llama-duet] addon ready: ${join(outDir, 'llama_duet.node')} (llama.cpp ${manifest.upstreamTag} @ ${manifest.upstreamCommit.slice(0, 8)})`);
+console.log(`[llama-duet] addon ready: ${join(outDir, 'llama_duet.node')}${libs.length ? ` + ${libs.length} ggml libraries` : ''} (llama.cpp ${manifest.upstreamTag} @ ${manifest.upstreamCommit.slice(0, 8)})`);

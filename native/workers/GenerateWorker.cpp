@@ -111,6 +111,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::CONTRASTIVE || cfg_.kind == StrategyKind::SCD) {
             if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "this strategy needs an amateur (use a ModelPair)");
             amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0);
+            amateur->align_to(expert.n_vocab());  // padded vocabularies: rows over the expert's ids
             amateur->reset();
             if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
             strategy = cfg_.kind == StrategyKind::CONTRASTIVE ? make_contrastive(expert, *amateur, cfg_, rng)

@@ -81,3 +81,15 @@ export function twoTokenCells(exact: Map<string, number>) {
         },
     };
 }
+
+/**
+ * Contrastive logits in float64 (O'Brien & Lewis; ALGORITHMS.md §3): (1+β)·s_e − β·s_a/τ_a on the α-mask of the
+ * raw expert logits. Ids past the amateur's row (a padded expert vocabulary) are masked: probability 0, and the
+ * mask's max is taken over the shared ids.
+ */
+export function cdRef(se: ArrayLike<number>, sa: ArrayLike<number>, alpha: number, beta: number, tauA: number): Float64Array {
+    let max = -Infinity;
+    for (let i = 0; i < Math.min(se.length, sa.length); i++) max = Math.max(max, se[i]!);
+    const cutoff = alpha > 0 ? Math.log(alpha) + max : -Infinity;
+    return Float64Array.from({ length: se.length }, (_, i) => (se[i]! >= cutoff && i < sa.length ? (1 + beta) * se[i]! - (beta * sa[i]!) / tauA : -Infinity));
+}

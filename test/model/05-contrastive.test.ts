@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, loadModel, loadPair, type ModelPair } from '../../lib/index.js';
 import { addon } from '../../lib/native.js';
 import { syntheticPair, tinyPair, NEAR_TIE } from '../helpers/pairs.js';
-import { exactJointOfTwo, markovTable, rng, softmax, tv, twoTokenCells } from '../helpers/stats.js';
+import { exactJointOfTwo, markovTable, rng, softmax, tv, twoTokenCells, cdRef } from '../helpers/stats.js';
 
 let pair: ModelPair;
 
@@ -16,13 +16,6 @@ afterAll(async () => {
 });
 
 /** float64 reference of ALGORITHMS.md §3: mask on raw expert logits, then (1+β)s_e − βs_a/τ_a. */
-function cdRef(se: ArrayLike<number>, sa: ArrayLike<number>, alpha: number, beta: number, tauA: number): Float64Array {
-    let max = -Infinity;
-    for (let i = 0; i < se.length; i++) max = Math.max(max, se[i]!);
-    const cutoff = alpha > 0 ? Math.log(alpha) + max : -Infinity;
-    return Float64Array.from({ length: se.length }, (_, i) => (se[i]! >= cutoff ? (1 + beta) * se[i]! - (beta * sa[i]!) / tauA : -Infinity));
-}
-
 describe('contrastive logits (pure functions vs a float64 reference)', () => {
     const rand = rng(11);
     const row = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);

@@ -1,0 +1,19 @@
+// Run from a fresh project that installed the llama-duet tarball: what a new user does first.
+// Prints one JSON line; exits non-zero on any mismatch.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadPair, makePair, systemInfo } from 'llama-duet';
+
+const files = await makePair({ out: mkdtempSync(join(tmpdir(), 'llama-duet-smoke-')), shape: 'tiny' });
+await using pair = await loadPair({ ...files, contextSize: 512, threads: 2 });
+const prompt = 'The quick brown fox';
+const greedy = await pair.generate(prompt, { strategy: 'greedy', maxTokens: 24 });
+const spec = await pair.generate(prompt, { strategy: 'speculative', maxTokens: 24 });
+const same = greedy.tokens.length === 24 && greedy.tokens.every((t, i) => t === spec.tokens[i]) && spec.tokens.length === 24;
+console.log(JSON.stringify({ same, cpuVariant: pair.expert.cpuVariant, cpuModule: systemInfo().cpuModule, acceptance: spec.stats.acceptanceRate }));
+if (!same) process.exit(1);
+// which binary loaded: the prebuild (a CPU variant module) or a source build ('native')
+const expect = process.env.LLAMA_DUET_SMOKE_EXPECT;
+if (expect === 'prebuild' && systemInfo().cpuVariant === 'native') throw new Error('expected the prebuilt binary, got a source build');
+if (expect === 'native' && systemInfo().cpuVariant !== 'native') throw new Error(`expected a source build, got the prebuild (${systemInfo().cpuVariant})`);
