@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { loadPair, makePair, systemInfo } from 'llama-duet';
 
 const files = await makePair({ out: mkdtempSync(join(tmpdir(), 'llama-duet-smoke-')), shape: 'tiny' });
-await using pair = await loadPair({ ...files, contextSize: 512, threads: 2 });
+const pair = await loadPair({ expert: files.expert, amateur: files.amateur, contextSize: 512, threads: 2 });
 const prompt = 'The quick brown fox';
 const greedy = await pair.generate(prompt, { strategy: 'greedy', maxTokens: 24 });
 const spec = await pair.generate(prompt, { strategy: 'speculative', maxTokens: 24 });
+await pair.dispose();
 const same = greedy.tokens.length === 24 && greedy.tokens.every((t, i) => t === spec.tokens[i]) && spec.tokens.length === 24;
 console.log(JSON.stringify({ same, cpuVariant: pair.expert.cpuVariant, cpuModule: systemInfo().cpuModule, acceptance: spec.stats.acceptanceRate }));
 if (!same) process.exit(1);
