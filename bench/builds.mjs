@@ -30,7 +30,7 @@ const maxTokens = Number(values.tokens);
 if (values.child) {
     // one build: load the pair, warm up, then greedy and speculative on every prompt
     const { loadPair, systemInfo } = await import(join(root, 'dist', 'index.js'));
-    await using pair = await loadPair({ expert: values.expert, amateur: values.amateur, contextSize: 1024, threads: 2 });
+    const pair = await loadPair({ expert: values.expert, amateur: values.amateur, contextSize: 1024, threads: 2 });
     await pair.generate(prompts[0], { strategy: 'speculative', maxTokens: 16 });
     const out = { cpuVariant: systemInfo().cpuVariant, greedy: [], speculative: [], acceptance: [] };
     for (const p of prompts) {
@@ -39,6 +39,7 @@ if (values.child) {
         out.speculative.push(s.stats.tokensPerSecond);
         out.acceptance.push(s.stats.acceptanceRate);
     }
+    await pair.dispose();
     process.stdout.write(JSON.stringify(out) + '\n');
     process.exit(0);
 }

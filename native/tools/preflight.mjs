@@ -1,6 +1,8 @@
 // Checks, before a source build starts, that the tools it needs are on this machine, and names what is
 // missing with how to get it, instead of failing later with a stack trace from deep inside cmake-js.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 function version(cmd, args = ['--version']) {
     try {
@@ -40,8 +42,15 @@ export function preflight({ cuda = false, needGit = true } = {}) {
     if (!version('make') && !version('ninja')) problems.push('neither make nor ninja is on PATH: install one (Debian/Ubuntu: apt-get install make)');
     if (needGit && !version('git')) problems.push('git is not on PATH: it unpacks the pinned llama.cpp release (Debian/Ubuntu: apt-get install git)');
     if (needGit && !version('tar')) problems.push('tar is not on PATH');
-    if (cuda && !version('nvcc') && !version(`${process.env.CUDA_PATH ?? '/usr/local/cuda'}/bin/nvcc`)) {
-        problems.push('LLAMA_DUET_CUDA=1 needs the CUDA toolkit: nvcc is not on PATH (install CUDA, or set CUDA_PATH)');
+    if (cuda) {
+        const cudaRoot = process.env.CUDA_PATH ?? '/usr/local/cuda';
+        if (!version('nvcc') && !version(`${cudaRoot}/bin/nvcc`)) problems.push('LLAMA_DUET_CUDA=1 needs the CUDA toolkit: nvcc is not on PATH (install CUDA, or set CUDA_PATH)');
+        // ggml's CUDA backend links cuBLAS; some toolkit installs (e.g. a compiler-only one) leave it out
+        const include = [`${cudaRoot}/include`, `${cudaRoot}/targets/x86_64-linux/include`, '/usr/include'];
+        const lib = [`${cudaRoot}/lib64`, `${cudaRoot}/targets/x86_64-linux/lib`, '/usr/lib/x86_64-linux-gnu'];
+        if (!include.some((d) => existsSync(join(d, 'cublas_v2.h'))) || !lib.some((d) => existsSync(join(d, 'libcublas.so')) || existsSync(join(d, 'libcublas_static.a')))) {
+            problems.push(`LLAMA_DUET_CUDA=1 needs cuBLAS (cublas_v2.h and libcublas) from the CUDA toolkit: not found under ${cudaRoot} (install the toolkit's cuBLAS, or set CUDA_PATH)`);
+        }
     }
     return problems;
 }
