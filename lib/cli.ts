@@ -36,6 +36,8 @@ Usage:
   llama-duet --help
 
 Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stderr.
+  LLAMA_DUET_CPU_VARIANT=<name> (prebuilt binary) loads that CPU variant instead of the best one for this
+  CPU; LLAMA_DUET_AMX=0 skips the AMX variant; LLAMA_DUET_ADDON=<file.node> loads a given build.
 `;
 
 function num(v: string | undefined, name: string): number | undefined {
