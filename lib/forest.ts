@@ -163,7 +163,11 @@ export interface VerifyOptions {
     topK?: number;
     topP?: number;
     minP?: number;
-    /** RNG seed of the acceptance uniforms (random when omitted). */
+    /**
+     * RNG seed of the acceptance uniforms (random when omitted). With a fixed seed the i-th `verifyForest()` call
+     * on a model/pair draws from a stream derived from (seed, i): a sequence of calls is reproducible from a fresh
+     * load, and successive calls never re-use the same uniforms.
+     */
     seed?: number;
     /** Return the k most likely next tokens (with log-probs) after each node and after the sequence. */
     topLogprobs?: number;
@@ -243,16 +247,19 @@ export async function createSequence(decoder: Decoder, model: SequenceModel, tok
     });
 }
 
-const qCache = new WeakMap<object, Float32Array>();
-
-function denseQ(name: string, q: NonNullable<DraftNode['q']>, nVocab: number): Float32Array {
-    const cached = qCache.get(q);
+/**
+ * The dense q of a node, converted and checked once per verifyForest() call for siblings that pass the same
+ * object (`cache` lives for one call only: a caller that reuses and changes an array between calls gets its
+ * new values, not a stale conversion).
+ */
+function denseQ(name: string, q: NonNullable<DraftNode['q']>, nVocab: number, cache: Map<object, Float32Array>): Float32Array {
+    const cached = cache.get(q);
     if (cached) return cached;
     let dense: Float32Array;
     if (q instanceof Float32Array || Array.isArray(q)) {
         const arr = q as ArrayLike<number>;
         if (arr.length !== nVocab) throw is.invalid(`${name}.q`, `${nVocab} probabilities (the vocabulary size)`, q);
-        dense = q instanceof Float32Array ? q : Float32Array.from(arr);
+        dense = Float32Array.from(arr); // a copy: the values checked here are the ones the queued call sends
     } else if (is.isPlainObject(q) && Array.isArray(q.tokens) && Array.isArray(q.probs)) {
         if (q.tokens.length !== q.probs.length) throw new InvalidArgumentError(`Expected ${name}.q.tokens and ${name}.q.probs of the same length`);
         dense = new Float32Array(nVocab);
@@ -270,7 +277,7 @@ function denseQ(name: string, q: NonNullable<DraftNode['q']>, nVocab: number): F
         sum += v;
     }
     if (Math.abs(sum - 1) > 1e-3) throw new InvalidArgumentError(`Expected ${name}.q to sum to 1 (±1e-3) but it sums to ${sum}`);
-    qCache.set(q, dense);
+    cache.set(q, dense);
     return dense;
 }
 
@@ -298,6 +305,7 @@ export async function verifyForest(decoder: Decoder, trees: readonly DraftTree[]
     if (!Array.isArray(trees)) throw is.invalid('trees', 'an array of { sequence, nodes }', trees);
 
     let totalNodes = 0;
+    const qCache = new Map<object, Float32Array>();
     const nativeTrees = trees.map((tree: unknown, ti) => {
         const where = `trees[${ti}]`;
         if (!is.isPlainObject(tree)) throw is.invalid(where, 'an object { sequence, nodes }', tree);
@@ -332,7 +340,7 @@ export async function verifyForest(decoder: Decoder, trees: readonly DraftTree[]
                 if (rule === 'sample') throw new InvalidArgumentError(`Expected ${at}.q (the distribution the token was drawn from): rule 'sample' needs it`);
                 q.push(null);
             } else {
-                const dense = denseQ(at, nodeQ as NonNullable<DraftNode['q']>, nVocab);
+                const dense = denseQ(at, nodeQ as NonNullable<DraftNode['q']>, nVocab, qCache);
                 if (rule === 'sample' && !(dense[tokens[i]!]! > 0)) {
                     throw new InvalidArgumentError(`Expected ${at}.q to give its own token ${tokens[i]} a probability > 0 (it was drawn from q)`);
                 }

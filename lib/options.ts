@@ -123,6 +123,7 @@ export interface GenerateOptions {
     /**
      * Sampling temperature: > 0 for `'sample'` (defaults to `0.8`); ≥ 0 for the pair strategies (defaults
      * to `0`, greedy). For `'contrastive'` / `'scd'` it divides the contrastive logits (after the α mask).
+     * Values below 1e-30 act as 1e-30: the distribution is then uniform over the largest logits.
      */
     temperature?: number;
     /** Keep the k most probable tokens (0 = off; `'sample'` only). Defaults to `0`. */

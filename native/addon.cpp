@@ -1,6 +1,8 @@
 // Module init only: llama backend, log bridge, class and function registration.
 #include <napi.h>
 
+#include <mutex>
+
 #include "llama.h"
 #include "model/Backends.h"
 #include "model/Context.h"
@@ -8,6 +10,7 @@
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
+#include "napi/wrap.h"
 #include "testing/SyntheticPair.h"
 #include "testing/VerifyMath.h"
 
@@ -95,6 +98,21 @@ Napi::Value SystemInfo(const Napi::CallbackInfo & info) {
     return o;
 }
 
+// llama_backend_init/free are process-wide: once for the first environment, freed with the last one (a
+// Worker that loads the library and exits must not tear down ggml under the main thread).
+std::mutex g_backend_mutex;
+int        g_backend_users = 0;
+
+void backend_acquire() {
+    std::lock_guard<std::mutex> lock(g_backend_mutex);
+    if (g_backend_users++ == 0) llama_backend_init();
+}
+
+void backend_release() {
+    std::lock_guard<std::mutex> lock(g_backend_mutex);
+    if (--g_backend_users == 0) llama_backend_free();
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -104,10 +122,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     } catch (const DuetError & e) {
         throw make_error(env, e.code(), std::string("llama-duet: ") + e.what());
     }
-    llama_backend_init();
-    env.AddCleanupHook([]() { llama_backend_free(); });
-    exports.Set("Model", Model::Init(env));
-    exports.Set("Context", Context::Init(env));
+    backend_acquire();
+    env.AddCleanupHook([]() { backend_release(); });
+    auto *         data    = new AddonData();
+    Napi::Function model   = Model::Init(env);
+    Napi::Function context = Context::Init(env);
+    data->model_ctor       = Napi::Persistent(model);
+    data->context_ctor     = Napi::Persistent(context);
+    env.SetInstanceData<AddonData>(data);  // deleted with the environment
+    exports.Set("Model", model);
+    exports.Set("Context", context);
     exports.Set("loadModel", Napi::Function::New(env, LoadModel));
     exports.Set("checkCompatibility", Napi::Function::New(env, CheckCompatibility));
     exports.Set("makePair", Napi::Function::New(env, MakePair));
@@ -116,6 +140,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_simulateScd", Napi::Function::New(env, testing::SimulateScd));
     exports.Set("_contrastiveLogits", Napi::Function::New(env, testing::ContrastiveLogits));
     exports.Set("_softmax", Napi::Function::New(env, testing::Softmax));
+    // test export: V8's running total of external memory reported through napi_adjust_external_memory
+    exports.Set("_externalMemory", Napi::Function::New(env, [](const Napi::CallbackInfo & i) -> Napi::Value {
+                    return Napi::Number::New(i.Env(), (double) Napi::MemoryManagement::AdjustExternalMemory(i.Env(), 0));
+                }));
     return exports;
 }
 

@@ -108,7 +108,7 @@ Napi::Value Context::SeqCreate(const Napi::CallbackInfo & info) {
 Napi::Value Context::SeqAppend(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
         const llama_seq_id seq  = seq_arg(info[0]);
-        auto               toks = args::tokens(info[1], "tokens", model_->n_vocab());
+        auto               toks = args::tokens(info[1], "tokens", model()->n_vocab());
         Sequences &        s    = sequences();
         return queue_task(info, this, [&s, seq, toks]() { s.append(seq, toks); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
     });
@@ -151,7 +151,7 @@ Napi::Value Context::VerifyForest(const Napi::CallbackInfo & info) {
         if (!info[0].IsArray()) throw DuetError(code::INVALID_ARGUMENT, "Expected an array of trees");
         Napi::Array   arr     = info[0].As<Napi::Array>();
         Napi::Object  o       = args::object(info[1], "options");
-        const int32_t n_vocab = model_->n_vocab();
+        const int32_t n_vocab = model()->n_vocab();
         ForestOptions opt;
         opt.rule                 = parse_rule(args::string(o.Get("rule"), "rule"));
         opt.sampling.temperature = (float) args::opt_number(o, "temperature", 1.0, 0.0, 1e6);
@@ -248,7 +248,7 @@ Napi::Value Context::CommitTree(const Napi::CallbackInfo & info) {
         const auto    forest = (uint64_t) args::integer(info[0], "forest", 0, (int64_t) 1 << 53);
         const auto    tree   = (int32_t) args::integer(info[1], "tree", 0, 1 << 30);
         auto          path   = args::tokens(info[2], "path", 1 << 30);
-        const int32_t next   = (int32_t) args::integer(info[3], "next", -1, model_->n_vocab() - 1);
+        const int32_t next   = (int32_t) args::integer(info[3], "next", -1, model()->n_vocab() - 1);
         sequences().commit(forest, tree, path, next);
         return info.Env().Undefined();
     });

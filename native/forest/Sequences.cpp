@@ -36,7 +36,7 @@ TopK top_k_of(const float * row, int32_t n, double lse, int32_t k) {
 
 }  // namespace
 
-Sequences::Sequences(llama_context * ctx, const llama_model * model)
+Sequences::Sequences(llama_context * ctx, const llama_model * model, std::mutex * decode_lock)
     : ctx_(ctx),
       mem_(llama_get_memory(ctx)),
       n_vocab_(llama_vocab_n_tokens(llama_model_get_vocab(model))),
@@ -44,7 +44,8 @@ Sequences::Sequences(llama_context * ctx, const llama_model * model)
       n_batch_((int32_t) llama_n_batch(ctx)),
       n_seq_max_((int32_t) llama_n_seq_max(ctx)),
       id_used_(llama_n_seq_max(ctx), false),
-      batch_(llama_batch_init((int32_t) llama_n_batch(ctx), 0, (int32_t) llama_n_seq_max(ctx))) {
+      batch_(llama_batch_init((int32_t) llama_n_batch(ctx), 0, (int32_t) llama_n_seq_max(ctx))),
+      decode_lock_(decode_lock) {
     id_used_[0] = true;  // generate()'s sequence
 }
 
@@ -145,7 +146,7 @@ void Sequences::append(llama_seq_id seq, const std::vector<llama_token> & toks) 
             batch_.seq_id[i][0] = seq;
             batch_.logits[i]    = start + i == n - 1;
         }
-        const int32_t rc = llama_decode(ctx_, batch_);
+        const int32_t rc = decode_locked();
         if (rc != 0) {
             llama_memory_seq_rm(mem_, seq, s.n_kv, -1);
             if (rc == 1) throw DuetError(code::CONTEXT_OVERFLOW, "no KV slot for the appended tokens (context full)");
@@ -316,7 +317,7 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
                 for (int32_t j = 0; j < it.count; j++) batch_.seq_id[i][j] = ids[it.first + j];
                 batch_.logits[i] = 1;
             }
-            const int32_t rc = llama_decode(ctx_, batch_);
+            const int32_t rc = decode_locked();
             if (rc == 1) throw DuetError(code::CONTEXT_OVERFLOW, "no KV slots for the forest's " + str(total) + " tokens (context full)");
             if (rc == 2) throw DuetError(code::ABORTED, "verification aborted");
             if (rc != 0) throw DuetError(code::DECODE_FAILED, "llama_decode failed with code " + str(rc));
@@ -340,7 +341,9 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
         ForestOut out;
         out.batch_tokens = total;
         out.trees.resize(trees.size());
-        Rng rng(opt.seed);
+        // the i-th verify call of this context draws from seed + i·φ (splitmix-seeded): a fixed seed makes a run
+        // of calls reproducible without re-using the same uniforms every round
+        Rng rng(opt.seed + 0x9E3779B97F4A7C15ULL * verify_calls_++);
         for (size_t ti = 0; ti < trees.size(); ti++) {
             auto &        p   = pend[ti];
             auto &        o   = out.trees[ti];

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "forest/Verify.h"
@@ -71,7 +72,8 @@ struct ForestOut {
 
 class Sequences {
   public:
-    Sequences(llama_context * ctx, const llama_model * model);
+    // decode_lock: held around every llama_decode (see Context::decode_mutex)
+    Sequences(llama_context * ctx, const llama_model * model, std::mutex * decode_lock);
     ~Sequences();
 
     llama_seq_id create();
@@ -131,6 +133,13 @@ class Sequences {
     std::map<uint64_t, std::vector<PendingTree>> forests_;
     uint64_t                    next_forest_ = 1;
     llama_batch                 batch_;
+    std::mutex *                decode_lock_;
+    uint64_t                    verify_calls_ = 0;  // mixed into a fixed seed: every call draws fresh uniforms
+
+    int32_t decode_locked() {
+        std::lock_guard<std::mutex> lock(*decode_lock_);
+        return llama_decode(ctx_, batch_);
+    }
 };
 
 }  // namespace duet

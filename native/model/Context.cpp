@@ -7,6 +7,7 @@
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
+#include "napi/wrap.h"
 #include "workers/GenerateWorker.h"
 
 namespace duet {
@@ -33,9 +34,9 @@ Napi::Function Context::Init(Napi::Env env) {
 
 Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(info) {
     try {
+        info.This().As<Napi::Object>().TypeTag(&kContextTag);
         Napi::Object mobj = args::object(info[0], "model");
-        model_            = Napi::ObjectWrap<Model>::Unwrap(mobj);
-        if (!model_) throw DuetError(code::INVALID_ARGUMENT, "Expected a Model for model");
+        model_            = unwrap<Model>(mobj, kModelTag, "Model for model");
         llama_model * m = model_->get();
         Napi::Object  o = args::object(info[1], "options");
 
@@ -65,16 +66,18 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
         // amateur's and the expert's passes.
         Napi::Value share = o.Get("shareThreadsWith");
         if (share.IsObject()) {
-            Context * other = Napi::ObjectWrap<Context>::Unwrap(share.As<Napi::Object>());
-            if (!other || !other->pool_) throw DuetError(code::INVALID_ARGUMENT, "Expected a live Context for shareThreadsWith");
-            pool_ = other->pool_;
+            Context * other = unwrap<Context>(share, kContextTag, "Context for shareThreadsWith");
+            if (!other->pool_) throw DuetError(code::INVALID_ARGUMENT, "Expected a live Context for shareThreadsWith");
+            pool_       = other->pool_;
+            pool_mutex_ = other->pool_mutex_;
         } else {
             ggml_threadpool_t raw = backends::threadpool_new(cp.n_threads);
             if (!raw) throw DuetError(code::CONTEXT_CREATE_FAILED, "could not create the CPU threadpool");
-            pool_ = std::shared_ptr<ggml_threadpool>(raw, backends::threadpool_free);
+            pool_       = std::shared_ptr<ggml_threadpool>(raw, backends::threadpool_free);
+            pool_mutex_ = std::make_shared<std::mutex>();
         }
         llama_attach_threadpool(ctx_, pool_.get(), pool_.get());
-        seqs_      = std::make_unique<Sequences>(ctx_, m);
+        seqs_      = std::make_unique<Sequences>(ctx_, m, pool_mutex_.get());
         model_ref_ = Napi::Persistent(mobj);
         model_->contexts++;
     } catch (...) {
@@ -92,6 +95,7 @@ void Context::free_context() {
         pool_.reset();
         ctx_ = nullptr;
         model_->contexts--;
+        model_ = nullptr;
         if (!model_ref_.IsEmpty()) model_ref_.Reset();
     }
 }
@@ -133,7 +137,7 @@ Napi::Value Context::Dispose(const Napi::CallbackInfo & info) {
 Napi::Value Context::Generate(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
         Context * amateur = nullptr;
-        if (info.Length() > 1 && info[1].IsObject()) amateur = Napi::ObjectWrap<Context>::Unwrap(info[1].As<Napi::Object>());
+        if (info.Length() > 1 && !info[1].IsNull() && !info[1].IsUndefined()) amateur = unwrap<Context>(info[1], kContextTag, "Context for amateur");
         Napi::Function on_chunk;
         if (info.Length() > 2 && info[2].IsFunction()) on_chunk = info[2].As<Napi::Function>();
         return start_generate(info.Env(), this, info.This().As<Napi::Object>(), amateur,
@@ -147,20 +151,21 @@ Napi::Value Context::EvalLogits(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
         Claim           claim(this);
         llama_context * c    = get();
-        const auto      toks = args::tokens(info[0], "tokens", model_->n_vocab());
+        const auto      toks = args::tokens(info[0], "tokens", model()->n_vocab());
         const bool      keep = args::boolean(info[1], "keep");
         if (toks.empty()) throw DuetError(code::INVALID_ARGUMENT, "Expected at least one token");
         llama_memory_t mem = llama_get_memory(c);
         if (!keep) llama_memory_seq_rm(mem, 0, -1, -1);
         const llama_pos n_past = llama_memory_seq_pos_max(mem, 0) + 1;
         if (n_past + (int64_t) toks.size() > (int64_t) llama_n_ctx(c)) throw DuetError(code::CONTEXT_OVERFLOW, "context full");
+        std::lock_guard<std::mutex> lock(decode_mutex());
         for (llama_token t : toks) {
             llama_token tok = t;
             if (llama_decode(c, llama_batch_get_one(&tok, 1)) != 0) throw DuetError(code::DECODE_FAILED, "llama_decode failed");
         }
         const float * row = llama_get_logits_ith(c, -1);
         if (!row) throw DuetError(code::DECODE_FAILED, "no logits");
-        const int32_t     n   = model_->n_vocab();
+        const int32_t     n   = model()->n_vocab();
         Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n);
         std::memcpy(out.Data(), row, sizeof(float) * n);
         return out;

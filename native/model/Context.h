@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "llama.h"
 #include "model/Model.h"
@@ -25,7 +26,15 @@ class Context : public Napi::ObjectWrap<Context> {
 
     // requires: not disposed (throws DISPOSED)
     llama_context * get() const;
-    Model *         model() const { return model_; }
+    Model *         model() const {
+        get();
+        return model_;
+    }
+
+    // Held around every llama_decode on this context: a pair's two contexts share one ggml threadpool, which
+    // must never run two graphs at once (a generation on one context and a test hook or sequence operation on
+    // the other would otherwise both drive it).
+    std::mutex & decode_mutex() const { return *pool_mutex_; }
 
     // Claims the context for one worker; throws BUSY if another holds it. Released on the JS thread.
     void acquire();
@@ -66,7 +75,8 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::ObjectReference model_ref_;
     std::atomic_bool      busy_{ false };
     std::unique_ptr<Sequences> seqs_;
-    std::shared_ptr<ggml_threadpool> pool_;  // shared by a pair's two contexts
+    std::shared_ptr<ggml_threadpool> pool_;        // shared by a pair's two contexts
+    std::shared_ptr<std::mutex>      pool_mutex_;  // ... and so is its lock
 };
 
 }  // namespace duet

@@ -10,14 +10,15 @@
 
 namespace duet {
 
-Evaluator::Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq)
+Evaluator::Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq, std::mutex * decode_lock)
     : ctx_(ctx),
       seq_(seq),
       n_vocab_(llama_vocab_n_tokens(llama_model_get_vocab(model))),
       width_(n_vocab_),
       n_ctx_((int32_t) llama_n_ctx(ctx)),
       n_batch_((int32_t) llama_n_batch(ctx)),
-      batch_(llama_batch_init((int32_t) llama_n_batch(ctx), 0, 1)) {}
+      batch_(llama_batch_init((int32_t) llama_n_batch(ctx), 0, 1)),
+      decode_lock_(decode_lock) {}
 
 Evaluator::~Evaluator() { llama_batch_free(batch_); }
 
@@ -72,7 +73,12 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
             batch_.seq_id[i][0] = seq_;
             batch_.logits[i]    = rows == Rows::ALL || (start + i == n - 1);
         }
-        const int32_t rc = llama_decode(ctx_, batch_);
+        int32_t rc;
+        {
+            std::unique_lock<std::mutex> lock;
+            if (decode_lock_) lock = std::unique_lock<std::mutex>(*decode_lock_);
+            rc = llama_decode(ctx_, batch_);
+        }
         passes++;
         if (rc != 0) {
             // rc 2 (aborted) and < -1 may leave processed ubatches in memory: drop everything past n_past

@@ -4,6 +4,7 @@
 // forest/Sequences: the sequence API and verifyForest.)
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "llama.h"
@@ -12,8 +13,8 @@ namespace duet {
 
 class Evaluator {
   public:
-    // requires: ctx outlives the evaluator; seq < llama_n_seq_max(ctx)
-    Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq = 0);
+    // requires: ctx (and decode_lock, held around each llama_decode) outlive the evaluator; seq < llama_n_seq_max(ctx)
+    Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq = 0, std::mutex * decode_lock = nullptr);
     ~Evaluator();
     Evaluator(const Evaluator &)             = delete;
     Evaluator & operator=(const Evaluator &) = delete;
@@ -56,6 +57,7 @@ class Evaluator {
     int32_t         n_batch_;
     int32_t         n_past_ = 0;
     llama_batch     batch_;
+    std::mutex *    decode_lock_;
 };
 
 }  // namespace duet

@@ -10,10 +10,9 @@
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
+#include "napi/wrap.h"
 
 namespace duet {
-
-Napi::FunctionReference * Model::constructor = nullptr;
 
 Napi::Function Model::Init(Napi::Env env) {
     Napi::Function fn = DefineClass(env, "Model",
@@ -23,7 +22,6 @@ Napi::Function Model::Init(Napi::Env env) {
                                         InstanceMethod("info", &Model::Info),
                                         InstanceMethod("dispose", &Model::Dispose),
                                     });
-    constructor  = new Napi::FunctionReference(Napi::Persistent(fn));
     return fn;
 }
 
@@ -34,15 +32,28 @@ Model::Model(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Model>(info) {
             .ThrowAsJavaScriptException();
         return;
     }
+    info.This().As<Napi::Object>().TypeTag(&kModelTag);
     model_   = info[0].As<Napi::External<llama_model>>().Data();
     mapped_  = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     vocab_   = llama_model_get_vocab(model_);
     n_vocab_ = llama_vocab_n_tokens(vocab_);
-    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), (int64_t) std::min<uint64_t>(llama_model_size(model_), 1ull << 30));
+    // V8 learns about the weights (capped at 1 GiB: a hint for GC pressure, not an account), and gets it back on
+    // dispose or finalisation
+    external_ = (int64_t) std::min<uint64_t>(llama_model_size(model_), 1ull << 30);
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_);
 }
 
-Model::~Model() {
-    if (model_) llama_model_free(model_);
+Model::~Model() { free_model(Env()); }
+
+void Model::free_model(Napi::Env env) {
+    if (model_) {
+        llama_model_free(model_);
+        model_ = nullptr;
+    }
+    if (external_ != 0) {
+        Napi::MemoryManagement::AdjustExternalMemory(env, -external_);
+        external_ = 0;
+    }
 }
 
 llama_model * Model::get() const {
@@ -135,10 +146,7 @@ Napi::Value Model::Info(const Napi::CallbackInfo & info) {
 Napi::Value Model::Dispose(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
         if (contexts.load() > 0) throw DuetError(code::BUSY, "dispose the model's contexts first");
-        if (model_) {
-            llama_model_free(model_);
-            model_ = nullptr;
-        }
+        free_model(info.Env());
         return info.Env().Undefined();
     });
 }
@@ -302,7 +310,7 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
 
     void OnOK() override {
         Napi::HandleScope scope(Env());
-        Napi::Object      obj = Model::constructor->New({ Napi::External<llama_model>::New(Env(), model_), Napi::Boolean::New(Env(), mapped_) });
+        Napi::Object      obj = addon_data(Env()).model_ctor.New({ Napi::External<llama_model>::New(Env(), model_), Napi::Boolean::New(Env(), mapped_) });
         model_                = nullptr;
         deferred_.Resolve(obj);
     }
@@ -356,9 +364,8 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
 // |n_vocab difference| ≤ 128, identical token text from id 5 on.
 Napi::Value CheckCompatibility(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
-        if (!info[0].IsObject() || !info[1].IsObject()) throw DuetError(code::INVALID_ARGUMENT, "Expected two models");
-        Model * a = Napi::ObjectWrap<Model>::Unwrap(info[0].As<Napi::Object>());
-        Model * b = Napi::ObjectWrap<Model>::Unwrap(info[1].As<Napi::Object>());
+        Model * a = unwrap<Model>(info[0], kModelTag, "Model");
+        Model * b = unwrap<Model>(info[1], kModelTag, "Model");
         const llama_vocab * va = a->vocab();
         const llama_vocab * vb = b->vocab();
         auto reason = [&](const std::string & s) -> Napi::Value { return Napi::String::New(info.Env(), s); };

@@ -12,8 +12,7 @@ namespace duet {
 
 class Model : public Napi::ObjectWrap<Model> {
   public:
-    static Napi::Function Init(Napi::Env env);
-    static Napi::FunctionReference * constructor;
+    static Napi::Function Init(Napi::Env env);  // the class; its constructor is kept in the env's AddonData
 
     explicit Model(const Napi::CallbackInfo & info);
     ~Model() override;
@@ -34,7 +33,10 @@ class Model : public Napi::ObjectWrap<Model> {
     Napi::Value Info(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 
+    void free_model(Napi::Env env);  // frees the weights and gives V8 back the external-memory hint
+
     llama_model *       model_ = nullptr;
+    int64_t             external_ = 0;  // bytes reported with AdjustExternalMemory
     bool                mapped_ = false;  // loaded through mmap (see LoadParams::use_mmap)
     const llama_vocab * vocab_ = nullptr;
     int32_t             n_vocab_ = 0;

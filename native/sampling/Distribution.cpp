@@ -106,8 +106,11 @@ std::vector<int32_t> top_sorted(const std::vector<float> & p, const std::vector<
 void warp(const float * logits, int32_t n, const SamplingParams & params, std::vector<float> & probs) {
     probs.assign(n, 0.0f);
     // 1. temperature + softmax (float64 accumulation; -inf logits stay at probability 0)
-    const float  mx  = max_of(logits, n);
-    const double sum = exp_shifted(logits, n, mx, (float) (1.0 / params.temperature), probs.data());
+    // 1/T capped at 1e30: below T = 1e-30 (a float near 1e-39 makes 1/T infinite, and 0·∞ a NaN at the max) the
+    // law is the T → 0 limit, uniform over the maximal logits
+    const float  mx    = max_of(logits, n);
+    const double scale = std::min(1.0 / (double) params.temperature, 1e30);
+    const double sum   = exp_shifted(logits, n, mx, (float) scale, probs.data());
     const float  inv = (float) (1.0 / sum);
     for (int32_t i = 0; i < n; i++) probs[i] *= inv;
 

@@ -12,7 +12,7 @@
 namespace duet::distribution {
 
 struct SamplingParams {
-    float   temperature = 1.0f;  // > 0 here
+    float   temperature = 1.0f;  // > 0 here; below 1e-30 it acts as 1e-30 (the argmax set)
     int32_t top_k       = 0;     // 0 = off
     float   top_p       = 1.0f;  // 1 = off
     float   min_p       = 0.0f;  // 0 = off

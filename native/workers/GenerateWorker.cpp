@@ -82,13 +82,17 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         if (actx) llama_set_abort_callback(actx, abort_callback, cancel_.get());
         try {
             run(progress);
+            release_cells(ectx, actx);
         } catch (const DuetError & e) {
+            release_cells(ectx, actx);
             code_ = e.code();
             SetError(e.what());
         } catch (const std::exception & e) {
+            release_cells(ectx, actx);
             code_ = code::NATIVE;
             SetError(std::string("native error during generation: ") + e.what());
         } catch (...) {
+            release_cells(ectx, actx);
             code_ = code::NATIVE;
             SetError("unknown native error during generation");
         }
@@ -96,10 +100,17 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         if (actx) llama_set_abort_callback(actx, nullptr, nullptr);
     }
 
+    // generate() owns sequence 0 only while it runs: its cells go back to the context's budget when it ends
+    // (sequences and later generations count on them; nothing reuses a finished generation's KV today)
+    static void release_cells(llama_context * ectx, llama_context * actx) {
+        llama_memory_seq_rm(llama_get_memory(ectx), 0, -1, -1);  // whole-sequence removal never fails
+        if (actx) llama_memory_seq_rm(llama_get_memory(actx), 0, -1, -1);
+    }
+
     void run(const ExecutionProgress & progress) {
         const auto t0 = Clock::now();
         Model *    em = expert_->model();
-        Evaluator  expert(expert_->get(), em->get(), 0);
+        Evaluator  expert(expert_->get(), em->get(), 0, &expert_->decode_mutex());
         expert.reset();
         if ((int64_t) cfg_.prompt.size() >= expert.n_ctx()) {
             throw DuetError(code::CONTEXT_OVERFLOW, "prompt of " + std::to_string(cfg_.prompt.size()) +
@@ -110,7 +121,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         std::unique_ptr<Strategy>  strategy;
         if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::CONTRASTIVE || cfg_.kind == StrategyKind::SCD) {
             if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "this strategy needs an amateur (use a ModelPair)");
-            amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0);
+            amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0, &amateur_->decode_mutex());
             amateur->align_to(expert.n_vocab());  // padded vocabularies: rows over the expert's ids
             amateur->reset();
             if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
@@ -135,7 +146,15 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
                 break;
             }
             step_tokens.clear();
-            strategy->step(step_tokens, cfg_.max_tokens - (int32_t) tokens_.size());
+            try {
+                strategy->step(step_tokens, cfg_.max_tokens - (int32_t) tokens_.size());
+            } catch (const DuetError & e) {
+                // the KV cache had no room for this step (cells held by other sequences count too): end the
+                // generation with what it has, as when the window itself is full
+                if (std::string(e.code()) != code::CONTEXT_OVERFLOW) throw;
+                finish_ = "context";
+                break;
+            }
             Chunk chunk;
             for (llama_token t : step_tokens) {
                 if (llama_vocab_is_eog(vocab, t)) {
