@@ -7,6 +7,7 @@
 
 #include "gguf.h"
 #include "model/Backends.h"
+#include "model/GgufCheck.h"
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
@@ -179,54 +180,6 @@ bool cpu_repacks_for_amx() {
     return false;
 }
 
-bool file_size(const std::string & path, uint64_t & size, bool & is_dir) {
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0) return false;
-    size   = (uint64_t) st.st_size;
-    is_dir = S_ISDIR(st.st_mode);
-    return true;
-}
-
-// Header checks that give the typed errors before llama.cpp sees the file.
-void precheck_gguf(const std::string & path) {
-    uint64_t size   = 0;
-    bool     is_dir = false;
-    if (!file_size(path, size, is_dir)) throw DuetError(code::MODEL_NOT_FOUND, "model file not found: " + path);
-    if (is_dir) throw DuetError(code::MODEL_NOT_FOUND, "model path is a directory, not a file: " + path);
-    FILE * f = fopen(path.c_str(), "rb");
-    if (!f) throw DuetError(code::MODEL_NOT_FOUND, "model file cannot be opened: " + path);
-    unsigned char hdr[8] = { 0 };
-    const size_t  got    = fread(hdr, 1, sizeof(hdr), f);
-    fclose(f);
-    if (got < 4 || memcmp(hdr, "GGUF", 4) != 0) {
-        throw DuetError(code::NOT_GGUF, "not a GGUF file (bad magic" + std::string(size == 0 ? ", file is empty" : "") + "): " + path);
-    }
-    if (got < 8) throw DuetError(code::CORRUPT_GGUF, "truncated GGUF header: " + path);
-    const uint32_t version = (uint32_t) hdr[4] | ((uint32_t) hdr[5] << 8) | ((uint32_t) hdr[6] << 16) | ((uint32_t) hdr[7] << 24);
-    if (version < 2 || version > 3) {
-        throw DuetError(code::CORRUPT_GGUF, "unsupported GGUF version " + std::to_string(version) + " (expected 2 or 3): " + path);
-    }
-    gguf_init_params gp = { /*no_alloc =*/true, /*ctx =*/nullptr };
-    gguf_context *   g  = gguf_init_from_file(path.c_str(), gp);
-    if (!g) {
-        std::string why = log_bridge::take_last_error();
-        throw DuetError(code::CORRUPT_GGUF, "corrupt or truncated GGUF metadata: " + path + (why.empty() ? "" : " (" + why + ")"));
-    }
-    std::unique_ptr<gguf_context, void (*)(gguf_context *)> guard(g, gguf_free);
-    const uint64_t data_off = gguf_get_data_offset(g);
-    uint64_t       need     = data_off;
-    for (int64_t i = 0; i < gguf_get_n_tensors(g); i++) {
-        need = std::max<uint64_t>(need, data_off + gguf_get_tensor_offset(g, i) + gguf_get_tensor_size(g, i));
-    }
-    if (need > size) {
-        throw DuetError(code::CORRUPT_GGUF, "truncated GGUF: tensor data needs " + std::to_string(need) + " bytes but the file has " +
-                                                std::to_string(size) + ": " + path);
-    }
-    if (gguf_find_key(g, "general.architecture") < 0) {
-        throw DuetError(code::CORRUPT_GGUF, "GGUF has no general.architecture key: " + path);
-    }
-}
-
 class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
   public:
     LoadModelWorker(Napi::Env env, LoadParams params, std::shared_ptr<std::atomic_bool> abort, Napi::Function on_progress)
@@ -242,7 +195,7 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
   protected:
     void Execute(const ExecutionProgress & progress) override {
         try {
-            precheck_gguf(params_.path);
+            gguf_check::precheck(params_.path);  // nothing llama.cpp would abort on gets past this
             llama_model_params mp          = llama_model_default_params();
             mp.n_gpu_layers                = params_.gpu_layers;
             mp.use_extra_bufts             = true;

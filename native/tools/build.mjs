@@ -15,6 +15,7 @@
 //   LLAMA_DUET_BENCH_TOOLS=1           also build llama.cpp's llama-bench and llama-speculative-simple
 //   LLAMA_DUET_JOBS=N                  parallel compile jobs (default: available cores)
 //   LLAMA_DUET_FORCE_BUILD=1           build even when prebuilds/<platform>-<arch> has a binary
+//   LLAMA_DUET_SANITIZE=address,undefined  a sanitizer build (own work dir; tools/sanitize.sh runs the tests on it)
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -52,7 +53,8 @@ try {
     process.exit(1);
 }
 const llamaDir = process.env.LLAMA_CPP_DIR ? resolve(process.env.LLAMA_CPP_DIR) : ensureLlamaCpp(root);
-const variant = `${cuda ? 'cuda' : 'cpu'}${portable ? '-variants' : ''}`;
+const sanitize = (process.env.LLAMA_DUET_SANITIZE ?? '').trim(); // e.g. address,undefined (tools/sanitize.sh)
+const variant = `${cuda ? 'cuda' : 'cpu'}${portable ? '-variants' : ''}${sanitize ? `-san-${sanitize.replace(/[^a-z]+/g, '-')}` : ''}`;
 const workDir = join(root, '.cache', `cmake-${variant}`);
 
 const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
@@ -61,6 +63,7 @@ const args = [
   `--CDLLAMA_CPP_DIR=${llamaDir}`,
   `--CDLLAMA_DUET_NATIVE=${portable ? 'OFF' : 'ON'}`,
   `--CDLLAMA_DUET_CPU_VARIANTS=${portable ? 'ON' : 'OFF'}`,
+  `--CDLLAMA_DUET_SANITIZE=${sanitize}`,
   ...(cuda ? [`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.LLAMA_DUET_CUDA_ARCHS ?? '90'}`] : []),
   `--CDLLAMA_DUET_CUDA=${cuda ? 'ON' : 'OFF'}`,
   `--CDLLAMA_DUET_BENCH_TOOLS=${benchTools ? 'ON' : 'OFF'}`,
