@@ -195,7 +195,7 @@ export interface NativeAddon {
     /** test export: the native contrastive logits */
     _contrastiveLogits(se: Float32Array, sa: Float32Array, alpha: number, beta: number, tauA: number): Float32Array;
     _softmax(logits: Float32Array, temperature: number): { probs: Float32Array; logsumexp: number };
-    /** test export: V8's total of external memory reported by addons (napi_adjust_external_memory) */
+    /** test export: bytes the live models reported to V8 with napi_adjust_external_memory and have not given back */
     _externalMemory(): number;
 }
 

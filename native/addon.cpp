@@ -140,9 +140,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_simulateScd", Napi::Function::New(env, testing::SimulateScd));
     exports.Set("_contrastiveLogits", Napi::Function::New(env, testing::ContrastiveLogits));
     exports.Set("_softmax", Napi::Function::New(env, testing::Softmax));
-    // test export: V8's running total of external memory reported through napi_adjust_external_memory
+    // test export: the external memory the live models have reported to V8 (and not yet given back)
     exports.Set("_externalMemory", Napi::Function::New(env, [](const Napi::CallbackInfo & i) -> Napi::Value {
-                    return Napi::Number::New(i.Env(), (double) Napi::MemoryManagement::AdjustExternalMemory(i.Env(), 0));
+                    return Napi::Number::New(i.Env(), (double) reported_external.load());
                 }));
     return exports;
 }

@@ -15,6 +15,8 @@
 
 namespace duet {
 
+std::atomic<int64_t> reported_external{ 0 };
+
 Napi::Function Model::Init(Napi::Env env) {
     Napi::Function fn = DefineClass(env, "Model",
                                     {
@@ -42,6 +44,7 @@ Model::Model(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Model>(info) {
     // dispose or finalisation
     external_ = (int64_t) std::min<uint64_t>(llama_model_size(model_), 1ull << 30);
     Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_);
+    reported_external += external_;
 }
 
 Model::~Model() { free_model(Env()); }
@@ -53,6 +56,7 @@ void Model::free_model(Napi::Env env) {
     }
     if (external_ != 0) {
         Napi::MemoryManagement::AdjustExternalMemory(env, -external_);
+        reported_external -= external_;
         external_ = 0;
     }
 }

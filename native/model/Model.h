@@ -10,6 +10,9 @@
 
 namespace duet {
 
+// Bytes the live models have reported to V8 through AdjustExternalMemory (all environments); a test export.
+extern std::atomic<int64_t> reported_external;
+
 class Model : public Napi::ObjectWrap<Model> {
   public:
     static Napi::Function Init(Napi::Env env);  // the class; its constructor is kept in the env's AddonData

@@ -4,19 +4,10 @@
 // head, block_count 0 / 4096 / 2³¹−1, context_length 0, ε NaN), vocabulary arrays of different lengths, special
 // token ids out of range, a key of the wrong type or missing, header counts, tensor dims / types / offsets /
 // names, truncation and bit flips.
+import { rng } from '../helpers/prng.mjs';
 import { parse, T, write } from './gguf.mjs';
 
-/** mulberry32: uniform in [0, 1) */
-export function rng(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
+export { rng };
 
 const pick = (rand, xs) => xs[Math.floor(rand() * xs.length)];
 const clone = (g) => ({ ...g, kv: g.kv.map((e) => ({ ...e, value: e.type === T.ARRAY ? { elem: e.value.elem, items: [...e.value.items] } : e.value })), tensors: g.tensors.map((t) => ({ ...t, dims: [...t.dims] })) });

@@ -1,17 +1,10 @@
 /** Shared pieces of the statistical tests: a seeded PRNG, Markov mock tables, softmax, TV, and the
  *  merged-cell comparison of a sampled two-token joint law against an exact one. */
 
-/** Deterministic PRNG (mulberry32): uniform in [0, 1). */
-export function rng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
+// @ts-expect-error plain ESM (shared with the fuzzer and the soak script)
+import { rng } from './prng.mjs';
+
+export { rng };
 
 /** An order-1 Markov mock: row r (r < V: after token r; r = V: at the start) is a law over V tokens. */
 export function markovTable(V: number, sharpness: number, rand: () => number): Float32Array {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { rng } from '../helpers/prng.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { loadPair, makePair, GenerationAbortedError, DisposedError } = await import(join(root, 'dist', 'index.js'));
@@ -26,14 +27,7 @@ const { values } = parseArgs({
 const calls = Number(values.calls);
 const every = Number(values.every);
 const warmup = Number(values.warmup);
-let a = Number(values.seed) >>> 0;
-const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const rand = rng(Number(values.seed));
 const files = await makePair({ out: join(tmpdir(), 'llama-duet-soak'), shape: 'tiny', reuse: true });
 const load = () => loadPair({ expert: files.expert, amateur: files.amateur, contextSize: 512, threads: 2, sequences: 8 });
 const strategies = [
