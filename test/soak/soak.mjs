@@ -4,7 +4,7 @@
 // generation runs). RSS is sampled every `--every` calls; after the warm-up the curve must stay flat (the last
 // sample within `--slack-mib` of the median of the samples after warm-up). Writes the curve as JSON.
 //
-// Usage: node test/soak/soak.mjs [--calls 10000] [--every 250] [--warmup 1000] [--slack-mib 48] [--seed 1] [--out FILE]
+// Usage: node test/soak/soak.mjs [--calls 10000] [--every 250] [--warmup 1000] [--slack-mib 48] [--seed 1] [--no-reload] [--out FILE]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -22,8 +22,10 @@ const { values } = parseArgs({
         'slack-mib': { type: 'string', default: '48' },
         seed: { type: 'string', default: '1' },
         out: { type: 'string' },
+        'no-reload': { type: 'boolean', default: false },
     },
 });
+const reloads = !values['no-reload'];
 const calls = Number(values.calls);
 const every = Number(values.every);
 const warmup = Number(values.warmup);
@@ -60,7 +62,9 @@ async function forestRound(p) {
 }
 
 for (let i = 0; i < calls; i++) {
-    const opts = { ...strategies[i % strategies.length], maxTokens: 8 + Math.floor(rand() * 24), seed: i };
+    const base = strategies[i % strategies.length];
+    const seeded = base.strategy === 'sample' || base.temperature !== undefined; // greedy runs take no seed
+    const opts = { ...base, maxTokens: 8 + Math.floor(rand() * 24), ...(seeded ? { seed: i } : {}) };
     const prompt = prompts[i % prompts.length];
     const roll = rand();
     try {
@@ -78,7 +82,7 @@ for (let i = 0; i < calls; i++) {
             counts.streamsAbandoned++;
         } else if (roll < 0.12) {
             await forestRound(pair);
-        } else if (roll < 0.125) {
+        } else if (roll < 0.125 && reloads) {
             // dispose while a generation runs, then reload
             const g = pair.generate(prompt, { ...opts, maxTokens: 300 }).catch((e) => {
                 if (!(e instanceof DisposedError)) throw e;
@@ -98,8 +102,9 @@ for (let i = 0; i < calls; i++) {
         process.exit(1);
     }
     if ((i + 1) % every === 0) {
-        curve.push({ calls: i + 1, rssMib: Math.round(rssMib() * 10) / 10, seconds: Math.round((Date.now() - t0) / 100) / 10 });
-        process.stderr.write(`[soak] ${i + 1}/${calls} rss ${curve.at(-1).rssMib} MiB\n`);
+        const mu = process.memoryUsage();
+        curve.push({ calls: i + 1, rssMib: Math.round(rssMib() * 10) / 10, heapUsedMib: Math.round((mu.heapUsed / 2 ** 20) * 10) / 10, seconds: Math.round((Date.now() - t0) / 100) / 10 });
+        process.stderr.write(`[soak] ${i + 1}/${calls} rss ${curve.at(-1).rssMib} MiB, JS heap ${curve.at(-1).heapUsedMib} MiB\n`);
     }
 }
 await pair.dispose();
