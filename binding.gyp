@@ -1,8 +1,8 @@
-# node-gyp entry point. node-gyp-build (the `install` script) and prebuildify both spawn
-# `node-gyp rebuild`; its one action hands off to the real CMake build (native/tools/build.mjs →
-# cmake-js) and puts llama_duet.node in build/Release. build.mjs does nothing when a prebuild for this
-# platform exists under prebuilds/, unless forced (npm_config_force_build=1 or LLAMA_DUET_FORCE_BUILD=1;
-# prebuildify forces it).
+# node-gyp entry point, for prebuildify (`npm run prebuild` spawns `node-gyp rebuild`) and anyone running
+# node-gyp by hand: its one action hands off to the real CMake build (native/tools/build.mjs → cmake-js)
+# and puts llama_duet.node in build/Release. (The install script, native/tools/install.mjs, calls build.mjs
+# directly.) build.mjs does nothing here when a prebuild for this platform exists under prebuilds/, unless
+# forced (npm_config_force_build=1 or LLAMA_DUET_FORCE_BUILD=1; prebuildify forces it).
 {
   'targets': [{
     'target_name': 'llama_duet',

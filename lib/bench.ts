@@ -307,10 +307,11 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         } catch (e) {
             skipped.push({ system: 'verify-cost curve', reason: e instanceof Error ? e.message : String(e) });
         }
+        const cpu = cpuFacts();
         const report: BenchReport = {
             schema: 1,
             date: new Date().toISOString(),
-            machine: { cpu: cpuFacts().model, flags: cpuFacts().summary, cpuVariant: systemInfo().cpuVariant, cores: cpus().length, memoryBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
+            machine: { cpu: cpu.model, flags: cpu.summary, cpuVariant: systemInfo().cpuVariant, cores: cpus().length, memoryBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
             commit: gitCommit(),
             workload: { name: wl.name, maxTokens: wl.maxTokens, prompts: wl.prompts, threads: wl.threads, repeats: wl.repeats, expert, amateur },
             runs,

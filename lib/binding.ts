@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ErrorCode, LlamaDuetError } from './errors.js';
 import { packageRoot } from './paths.js';
 
@@ -18,7 +18,7 @@ export function loadAddon(): unknown {
     const forced = process.env['LLAMA_DUET_ADDON'];
     if (forced) {
         try {
-            return require(forced) as unknown;
+            return require(resolve(forced)) as unknown; // relative to the working directory
         } catch (err) {
             throw new LlamaDuetError(ErrorCode.ADDON_NOT_FOUND, `LLAMA_DUET_ADDON=${forced} could not be loaded: ${(err as Error).message.split('\n')[0]}`);
         }

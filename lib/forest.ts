@@ -252,14 +252,14 @@ export async function createSequence(decoder: Decoder, model: SequenceModel, tok
  * object (`cache` lives for one call only: a caller that reuses and changes an array between calls gets its
  * new values, not a stale conversion).
  */
-function denseQ(name: string, q: NonNullable<DraftNode['q']>, nVocab: number, cache: Map<object, Float32Array>): Float32Array {
+function denseQ(name: string, q: NonNullable<DraftNode['q']>, nVocab: number, cache: Map<object, Float32Array>, copy: boolean): Float32Array {
     const cached = cache.get(q);
     if (cached) return cached;
     let dense: Float32Array;
     if (q instanceof Float32Array || Array.isArray(q)) {
         const arr = q as ArrayLike<number>;
         if (arr.length !== nVocab) throw is.invalid(`${name}.q`, `${nVocab} probabilities (the vocabulary size)`, q);
-        dense = Float32Array.from(arr); // a copy: the values checked here are the ones the queued call sends
+        dense = q instanceof Float32Array && !copy ? q : Float32Array.from(arr); // 'sample' sends a copy: the values checked here are the ones the queued call sends
     } else if (is.isPlainObject(q) && Array.isArray(q.tokens) && Array.isArray(q.probs)) {
         if (q.tokens.length !== q.probs.length) throw new InvalidArgumentError(`Expected ${name}.q.tokens and ${name}.q.probs of the same length`);
         dense = new Float32Array(nVocab);
@@ -340,7 +340,7 @@ export async function verifyForest(decoder: Decoder, trees: readonly DraftTree[]
                 if (rule === 'sample') throw new InvalidArgumentError(`Expected ${at}.q (the distribution the token was drawn from): rule 'sample' needs it`);
                 q.push(null);
             } else {
-                const dense = denseQ(at, nodeQ as NonNullable<DraftNode['q']>, nVocab, qCache);
+                const dense = denseQ(at, nodeQ as NonNullable<DraftNode['q']>, nVocab, qCache, rule === 'sample');
                 if (rule === 'sample' && !(dense[tokens[i]!]! > 0)) {
                     throw new InvalidArgumentError(`Expected ${at}.q to give its own token ${tokens[i]} a probability > 0 (it was drawn from q)`);
                 }

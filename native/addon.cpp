@@ -121,6 +121,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
         backends::load();  // the addon does not load when no CPU backend fits this CPU
     } catch (const DuetError & e) {
         throw make_error(env, e.code(), std::string("llama-duet: ") + e.what());
+    } catch (...) {
+        throw error_from_current(env);
     }
     backend_acquire();
     env.AddCleanupHook([]() { backend_release(); });
@@ -128,7 +130,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Function model   = Model::Init(env);
     Napi::Function context = Context::Init(env);
     data->model_ctor       = Napi::Persistent(model);
-    data->context_ctor     = Napi::Persistent(context);
     env.SetInstanceData<AddonData>(data);  // deleted with the environment
     exports.Set("Model", model);
     exports.Set("Context", context);

@@ -37,7 +37,10 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
         info.This().As<Napi::Object>().TypeTag(&kContextTag);
         Napi::Object mobj = args::object(info[0], "model");
         model_            = unwrap<Model>(mobj, kModelTag, "Model for model");
-        llama_model * m = model_->get();
+        llama_model * m   = model_->get();
+        // count and hold the model first: free_context() gives both back, whatever fails below
+        model_ref_ = Napi::Persistent(mobj);
+        model_->contexts++;
         Napi::Object  o = args::object(info[1], "options");
 
         llama_context_params cp = llama_context_default_params();
@@ -77,10 +80,9 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
             pool_mutex_ = std::make_shared<std::mutex>();
         }
         llama_attach_threadpool(ctx_, pool_.get(), pool_.get());
-        seqs_      = std::make_unique<Sequences>(ctx_, m, pool_mutex_.get());
-        model_ref_ = Napi::Persistent(mobj);
-        model_->contexts++;
+        seqs_ = std::make_unique<Sequences>(ctx_, m, pool_mutex_.get());
     } catch (...) {
+        free_context();  // the wrapped object survives a throwing constructor: leave it disposed, not half-built
         error_from_current(info.Env()).ThrowAsJavaScriptException();
     }
 }
@@ -92,12 +94,14 @@ void Context::free_context() {
         seqs_.reset();
         llama_detach_threadpool(ctx_);
         llama_free(ctx_);
-        pool_.reset();
         ctx_ = nullptr;
+    }
+    pool_.reset();
+    if (model_) {
         model_->contexts--;
         model_ = nullptr;
-        if (!model_ref_.IsEmpty()) model_ref_.Reset();
     }
+    if (!model_ref_.IsEmpty()) model_ref_.Reset();
 }
 
 llama_context * Context::get() const {

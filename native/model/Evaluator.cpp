@@ -23,7 +23,9 @@ Evaluator::Evaluator(llama_context * ctx, const llama_model * model, llama_seq_i
 Evaluator::~Evaluator() { llama_batch_free(batch_); }
 
 void Evaluator::align_to(int32_t width) {
-    width_ = width;
+    width_   = width;
+    aligned_ = width != n_vocab_;
+    if (!aligned_) return;
     // the unknown token (llama.h has no getter for it: the first id with the UNKNOWN attribute), else id 0
     const llama_vocab * v = llama_model_get_vocab(llama_get_model(ctx_));
     substitute_           = 0;
@@ -67,7 +69,7 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
         batch_.n_tokens = m;
         for (int32_t i = 0; i < m; i++) {
             const llama_token t = tokens[start + i];
-            batch_.token[i]     = t >= 0 && t < n_vocab_ ? t : substitute_;
+            batch_.token[i]     = aligned_ && (t < 0 || t >= n_vocab_) ? substitute_ : t;  // llama_decode refuses bad ids otherwise
             batch_.pos[i]       = n_past_ + start + i;
             batch_.n_seq_id[i]  = 1;
             batch_.seq_id[i][0] = seq_;

@@ -41,7 +41,6 @@ class Evaluator {
     int32_t n_past() const { return n_past_; }
     int32_t n_ctx() const { return n_ctx_; }
     int32_t n_vocab() const { return n_vocab_; }  // this model's vocabulary
-    int32_t width() const { return width_; }       // the logits rows' width (n_vocab unless aligned)
     llama_context * ctx() const { return ctx_; }
 
     int64_t passes   = 0;    // llama_decode calls
@@ -52,7 +51,8 @@ class Evaluator {
     llama_seq_id    seq_;
     int32_t         n_vocab_;
     int32_t         width_;
-    llama_token     substitute_ = 0;  // fed for ids ≥ n_vocab_ (aligned evaluators only)
+    bool            aligned_    = false;  // align_to() gave another width: map ids this model lacks
+    llama_token     substitute_ = 0;      // fed for ids ≥ n_vocab_ (aligned evaluators only)
     int32_t         n_ctx_;
     int32_t         n_batch_;
     int32_t         n_past_ = 0;

@@ -224,10 +224,15 @@ void check_llama_hparams(const Meta & m, const std::string & arch) {
     if (!m.has(eps_key)) m.fail(eps_key, "missing");
     const double eps = m.real(eps_key, 0);
     if (!std::isfinite(eps) || eps <= 0 || eps > 1) m.fail(eps_key, std::to_string(eps) + " is not a finite number in (0, 1]");
-    for (const char * k : { "rope.freq_base", "rope.scaling.factor", "rope.scaling.attn_factor", "rope.freq_scale" }) {
+    for (const char * k : { "rope.freq_base", "rope.scaling.attn_factor" }) {
         if (!m.has(p + k)) continue;
         const double v = m.real(p + k, 1);
         if (!std::isfinite(v) || v <= 0) m.fail(p + k, std::to_string(v) + " is not a finite number > 0");
+    }
+    for (const char * k : { "rope.scaling.factor", "rope.scale_linear" }) {  // 0 = no scaling (llama.cpp)
+        if (!m.has(p + k)) continue;
+        const double v = m.real(p + k, 0);
+        if (!std::isfinite(v) || v < 0) m.fail(p + k, std::to_string(v) + " is not a finite number ≥ 0");
     }
     const std::string scaling = m.str(p + "rope.scaling.type", "none");
     if (scaling != "none" && scaling != "linear" && scaling != "yarn" && scaling != "longrope") m.fail(p + "rope.scaling.type", "unknown type '" + scaling + "'");
@@ -250,7 +255,7 @@ void check_vocab(const Meta & m) {
         const size_t len = t ? strlen(t) : 0;
         // llama.cpp renames an empty token to "[EMPTY_<i>]"; a collision (or any duplicate) is an abort there
         const std::string text = len == 0 ? "[EMPTY_" + std::to_string(i) + "]" : std::string(t, len);
-        if (text.size() > 1024) m.fail("tokenizer.ggml.tokens", "token " + std::to_string(i) + " is " + std::to_string(text.size()) + " bytes long (at most 1024)");
+        if (text.size() > 16384) m.fail("tokenizer.ggml.tokens", "token " + std::to_string(i) + " is " + std::to_string(text.size()) + " bytes long (at most 16384)");
         if (!seen.insert(text).second) m.fail("tokenizer.ggml.tokens", "token " + std::to_string(i) + " ('" + text.substr(0, 40) + "') appears twice");
     }
     for (const char * k : { "tokenizer.ggml.scores", "tokenizer.ggml.token_type" }) {
@@ -259,22 +264,17 @@ void check_vocab(const Meta & m) {
         if (gguf_get_kv_type(g, ka) != GGUF_TYPE_ARRAY || gguf_get_arr_type(g, ka) == GGUF_TYPE_STRING) m.fail(k, "expected a numeric array");
         if (gguf_get_arr_n(g, ka) < n) m.fail(k, "has " + std::to_string(gguf_get_arr_n(g, ka)) + " entries for " + std::to_string(n) + " tokens");
     }
-    // special tokens the vocabulary adds must exist (llama.cpp aborts at tokenization otherwise); ids out of
-    // range are dropped by llama.cpp, so where the flag is on they must be in range
+    // (BOS / EOS that the vocabulary adds but does not have are refused after the load, from the values
+    // llama.cpp resolved: Model.cpp, check_special_tokens)
     const bool spm = model == "llama";
-    for (const auto & [id_key, add_key, default_add] : { std::tuple{ "tokenizer.ggml.bos_token_id", "tokenizer.ggml.add_bos_token", spm },
-                                                         std::tuple{ "tokenizer.ggml.eos_token_id", "tokenizer.ggml.add_eos_token", false } }) {
-        if (!m.has(id_key)) continue;
-        const int64_t id  = m.integer(id_key, -1);
-        const bool    add = m.integer(add_key, default_add ? 1 : 0) != 0;
-        if (add && (id < 0 || id >= (int64_t) n)) m.fail(id_key, std::to_string(id) + " is outside the " + std::to_string(n) + " tokens, and " + add_key + " is on");
-    }
     if (spm) {
-        // SentencePiece byte fallback: without <0x00>..<0xFF> llama.cpp's tokenizer throws on ordinary text
+        // SentencePiece byte fallback: without <0x00>..<0xFF> llama.cpp's tokenizer throws on ordinary text (any
+        // character the pieces do not cover); such a vocabulary loads in llama.cpp, but a server would fail on
+        // its users' input, so it is refused at load, naming the missing token
         char buf[8];
         for (int b = 0; b < 256; b++) {
             snprintf(buf, sizeof(buf), "<0x%02X>", b);
-            if (!seen.count(buf)) m.fail("tokenizer.ggml.tokens", std::string("the SentencePiece byte token ") + buf + " is missing");
+            if (!seen.count(buf)) m.fail("tokenizer.ggml.tokens", std::string("the SentencePiece byte token ") + buf + " is missing (the vocabulary cannot tokenize arbitrary text)");
         }
     }
 }

@@ -14,8 +14,8 @@
 //     consistent, rms ε finite and > 0, rope scaling of a known type, finite rope factors, causal attention;
 //   - the vocabulary (any architecture): tokenizer model not one that aborts on use (none / no_vocab / test),
 //     tokens non-empty and unique (llama.cpp asserts on duplicates), scores / token types at least as long,
-//     BOS / EOS in range where the vocabulary adds them, and for SPM the 256 byte tokens (without them the
-//     tokenizer throws on ordinary text);
+//     and for SPM the 256 byte tokens (without them the tokenizer throws on ordinary text); BOS / EOS that
+//     the vocabulary adds must exist, checked after the load on the values llama.cpp resolved;
 //   - tensor types: norms, biases, scales and rope factors F32 (other types abort in the CPU kernels); matmul
 //     weights of a type with a CPU dot product (never Q8_1, Q8_K, I8..F64).
 #pragma once

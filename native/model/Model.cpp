@@ -1,9 +1,7 @@
 #include "model/Model.h"
 
-#include <cstdio>
 #include <cstring>
 #include <memory>
-#include <sys/stat.h>
 
 #include "gguf.h"
 #include "model/Backends.h"
@@ -230,6 +228,18 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
                 }
                 throw DuetError(code::MODEL_LOAD_FAILED, "llama.cpp could not load " + params_.path + (why.empty() ? "" : ": " + why));
             }
+            {
+                // a special token the vocabulary adds but does not have: llama.cpp asserts at the first tokenize
+                const llama_vocab * v = llama_model_get_vocab(model_);
+                const char *        missing = llama_vocab_get_add_bos(v) && llama_vocab_bos(v) == LLAMA_TOKEN_NULL   ? "tokenizer.ggml.bos_token_id"
+                                              : llama_vocab_get_add_eos(v) && llama_vocab_eos(v) == LLAMA_TOKEN_NULL ? "tokenizer.ggml.eos_token_id"
+                                                                                                                      : nullptr;
+                if (missing) {
+                    llama_model_free(model_);
+                    model_ = nullptr;
+                    throw DuetError(code::CORRUPT_GGUF, std::string("invalid ") + missing + ": the vocabulary adds this token but has no valid id for it (" + params_.path + ")");
+                }
+            }
             if (llama_model_is_recurrent(model_) || llama_model_is_hybrid(model_)) {
                 char arch[128] = { 0 };
                 llama_model_meta_val_str(model_, "general.architecture", arch, sizeof(arch));
@@ -267,9 +277,13 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
 
     void OnOK() override {
         Napi::HandleScope scope(Env());
-        Napi::Object      obj = addon_data(Env()).model_ctor.New({ Napi::External<llama_model>::New(Env(), model_), Napi::Boolean::New(Env(), mapped_) });
-        model_                = nullptr;
-        deferred_.Resolve(obj);
+        try {
+            Napi::Object obj = addon_data(Env()).model_ctor.New({ Napi::External<llama_model>::New(Env(), model_), Napi::Boolean::New(Env(), mapped_) });
+            model_           = nullptr;
+            deferred_.Resolve(obj);
+        } catch (...) {
+            deferred_.Reject(error_from_current(Env()).Value());
+        }
     }
 
     void OnError(const Napi::Error & e) override {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "ggml.h"
 #include "llama.h"
@@ -26,6 +27,8 @@ void callback(ggml_log_level level, const char * text, void *) {
 }  // namespace
 
 void install() {
+    static std::once_flag once;  // process-wide (every Node environment's Init calls it)
+    std::call_once(once, []() {
     if (const char * env = std::getenv("LLAMA_DUET_LOG")) {
         if (!strcmp(env, "debug")) threshold = GGML_LOG_LEVEL_DEBUG;
         else if (!strcmp(env, "info")) threshold = GGML_LOG_LEVEL_INFO;
@@ -33,6 +36,7 @@ void install() {
         else if (!strcmp(env, "error")) threshold = GGML_LOG_LEVEL_ERROR;
     }
     llama_log_set(callback, nullptr);
+    });
 }
 
 std::string take_last_error() {

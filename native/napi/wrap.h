@@ -13,8 +13,7 @@
 namespace duet {
 
 struct AddonData {
-    Napi::FunctionReference model_ctor;
-    Napi::FunctionReference context_ctor;
+    Napi::FunctionReference model_ctor;  // LoadModelWorker creates Models (Contexts are constructed from JS)
 };
 
 // requires: the addon's Init ran in this environment

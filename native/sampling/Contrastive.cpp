@@ -13,8 +13,9 @@ void logits(const float * se, const float * sa, int32_t n, const Params & params
     for (int32_t i = 0; i < n_shared; i++) mx = std::max(mx, se[i]);
     const double cutoff = params.alpha > 0.0f ? std::log((double) params.alpha) + (double) mx : -std::numeric_limits<double>::infinity();
     const double wb = params.beta, wa = params.beta / params.tau_a;
-    for (int32_t i = 0; i < n; i++) {
-        if ((double) se[i] < cutoff || !std::isfinite(se[i]) || i >= params.n_amateur) {
+    std::fill(cd.begin() + n_shared, cd.end(), -std::numeric_limits<float>::infinity());  // ids the amateur lacks
+    for (int32_t i = 0; i < n_shared; i++) {
+        if ((double) se[i] < cutoff || !std::isfinite(se[i])) {
             cd[i] = -std::numeric_limits<float>::infinity();
             continue;
         }

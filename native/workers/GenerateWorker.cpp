@@ -82,20 +82,17 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         if (actx) llama_set_abort_callback(actx, abort_callback, cancel_.get());
         try {
             run(progress);
-            release_cells(ectx, actx);
         } catch (const DuetError & e) {
-            release_cells(ectx, actx);
             code_ = e.code();
             SetError(e.what());
         } catch (const std::exception & e) {
-            release_cells(ectx, actx);
             code_ = code::NATIVE;
             SetError(std::string("native error during generation: ") + e.what());
         } catch (...) {
-            release_cells(ectx, actx);
             code_ = code::NATIVE;
             SetError("unknown native error during generation");
         }
+        release_cells(ectx, actx);
         llama_set_abort_callback(ectx, nullptr, nullptr);
         if (actx) llama_set_abort_callback(actx, nullptr, nullptr);
     }
