@@ -10,7 +10,7 @@
 
 namespace duet {
 
-Evaluator::Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq, std::mutex * decode_lock)
+Evaluator::Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq, std::mutex & decode_lock)
     : ctx_(ctx),
       seq_(seq),
       n_vocab_(llama_vocab_n_tokens(llama_model_get_vocab(model))),
@@ -77,8 +77,7 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
         }
         int32_t rc;
         {
-            std::unique_lock<std::mutex> lock;
-            if (decode_lock_) lock = std::unique_lock<std::mutex>(*decode_lock_);
+            std::lock_guard<std::mutex> lock(decode_lock_);
             rc = llama_decode(ctx_, batch_);
         }
         passes++;

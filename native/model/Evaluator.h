@@ -14,7 +14,7 @@ namespace duet {
 class Evaluator {
   public:
     // requires: ctx (and decode_lock, held around each llama_decode) outlive the evaluator; seq < llama_n_seq_max(ctx)
-    Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq = 0, std::mutex * decode_lock = nullptr);
+    Evaluator(llama_context * ctx, const llama_model * model, llama_seq_id seq, std::mutex & decode_lock);
     ~Evaluator();
     Evaluator(const Evaluator &)             = delete;
     Evaluator & operator=(const Evaluator &) = delete;
@@ -57,7 +57,7 @@ class Evaluator {
     int32_t         n_batch_;
     int32_t         n_past_ = 0;
     llama_batch     batch_;
-    std::mutex *    decode_lock_;
+    std::mutex &    decode_lock_;
 };
 
 }  // namespace duet

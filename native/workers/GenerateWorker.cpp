@@ -107,7 +107,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
     void run(const ExecutionProgress & progress) {
         const auto t0 = Clock::now();
         Model *    em = expert_->model();
-        Evaluator  expert(expert_->get(), em->get(), 0, &expert_->decode_mutex());
+        Evaluator  expert(expert_->get(), em->get(), 0, expert_->decode_mutex());
         expert.reset();
         if ((int64_t) cfg_.prompt.size() >= expert.n_ctx()) {
             throw DuetError(code::CONTEXT_OVERFLOW, "prompt of " + std::to_string(cfg_.prompt.size()) +
@@ -118,7 +118,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         std::unique_ptr<Strategy>  strategy;
         if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::CONTRASTIVE || cfg_.kind == StrategyKind::SCD) {
             if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "this strategy needs an amateur (use a ModelPair)");
-            amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0, &amateur_->decode_mutex());
+            amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0, amateur_->decode_mutex());
             amateur->align_to(expert.n_vocab());  // padded vocabularies: rows over the expert's ids
             amateur->reset();
             if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
