@@ -172,6 +172,7 @@ export interface NativeAddon {
         llamaSystemInfo: string;
         maxSequences: number;
         supportsGpuOffload: boolean;
+        kernels: string;
         /** see NativeModelInfo.cpuVariant */
         cpuVariant: string;
         /** 'built-in' or the path of the loaded ggml CPU module */
@@ -195,6 +196,17 @@ export interface NativeAddon {
     /** test export: the native contrastive logits */
     _contrastiveLogits(se: Float32Array, sa: Float32Array, alpha: number, beta: number, tauA: number): Float32Array;
     _softmax(logits: Float32Array, temperature: number): { probs: Float32Array; logsumexp: number };
+    /** test export: one quantized matmul through llama-duet's kernels and ggml's path (native/testing/KernelCheck.h) */
+    _kernelCheck(o: { type: 'q8_0' | 'q4_K' | 'q6_K'; rows: number; cols: number; m: number; seed: number; threads: number }): {
+        kernels: string;
+        ours: Float32Array | null;
+        oursAlone: Float32Array | null;
+        stock: Float32Array;
+        stockAlone: Float32Array;
+        exact: Float64Array;
+        magnitude: Float64Array;
+        ops: number;
+    };
     /** test export: bytes the live models reported to V8 with napi_adjust_external_memory and have not given back */
     _externalMemory(): number;
 }

@@ -12,6 +12,13 @@ export interface SystemInfo {
      * `LLAMA_DUET_AMX=0` skips the AMX variant.
      */
     cpuVariant: string;
+    /**
+     * llama-duet's multi-row Q8_0 / Q4_K / Q6_K kernels (speculative verification at about the cost of one
+     * token): `'avx512-vnni'`, `'avx-vnni'` or `'avx2'` when they run (they take those weights at the next
+     * model load), `'off'` (`LLAMA_DUET_KERNELS=0`), `'none'` (a CPU without AVX2) or `'unavailable'` (a build
+     * without them). On AMX CPUs ggml's AMX path takes the weights first (`LLAMA_DUET_AMX=0` to use these).
+     */
+    kernels: string;
     /** `'built-in'` (source builds) or the path of the loaded ggml CPU module (prebuilds). */
     cpuModule: string;
     /** ggml's feature line of the loaded backends (`AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 | ...`). */
@@ -29,6 +36,7 @@ export function systemInfo(): SystemInfo {
     return {
         cpuVariant: s.cpuVariant,
         cpuModule: s.cpuModule,
+        kernels: s.kernels,
         features: s.llamaSystemInfo.trim(),
         gpuOffload: s.supportsGpuOffload,
         llamaCpp: { tag: m.upstreamTag, commit: m.upstreamCommit },

@@ -12,6 +12,7 @@
 #include "napi/log_bridge.h"
 #include "napi/wrap.h"
 #include "testing/SyntheticPair.h"
+#include "testing/KernelCheck.h"
 #include "testing/VerifyMath.h"
 
 namespace duet {
@@ -95,6 +96,7 @@ Napi::Value SystemInfo(const Napi::CallbackInfo & info) {
     o.Set("supportsGpuOffload", llama_supports_gpu_offload());
     o.Set("cpuVariant", backends::cpu_variant());
     o.Set("cpuModule", backends::cpu_module());
+    o.Set("kernels", backends::cpu_kernels());
     return o;
 }
 
@@ -141,6 +143,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_simulateScd", Napi::Function::New(env, testing::SimulateScd));
     exports.Set("_contrastiveLogits", Napi::Function::New(env, testing::ContrastiveLogits));
     exports.Set("_softmax", Napi::Function::New(env, testing::Softmax));
+    exports.Set("_kernelCheck", Napi::Function::New(env, testing::KernelCheck));
+    exports.Set("_kernelBench", Napi::Function::New(env, testing::KernelBench));
     // test export: the external memory the live models have reported to V8 (and not yet given back)
     exports.Set("_externalMemory", Napi::Function::New(env, [](const Napi::CallbackInfo & i) -> Napi::Value {
                     return Napi::Number::New(i.Env(), (double) reported_external.load());

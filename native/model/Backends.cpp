@@ -131,6 +131,14 @@ const std::string & cpu_variant() { return g_variant; }
 
 const std::string & cpu_module() { return g_module; }
 
+std::string cpu_kernels() {
+    load();
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (cpu == nullptr) return "unavailable";
+    auto describe = (const char * (*) ()) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu), "llama_duet_kernels");
+    return describe != nullptr ? describe() : "unavailable";
+}
+
 ggml_threadpool * threadpool_new(int n_threads) {
     load();
     ggml_threadpool_params p = ggml_threadpool_params_default(n_threads);

@@ -30,6 +30,11 @@ const std::string & cpu_variant();
 // Where the variant came from: "built-in", or the module's path.
 const std::string & cpu_module();
 
+// llama-duet's multi-row kernels in the loaded CPU module (native/ggml/small-batch.inc): "avx512-vnni",
+// "avx-vnni" or "avx2" when they take Q8_0/Q4_K/Q6_K weights at the next model load, "off"
+// (LLAMA_DUET_KERNELS=0), "none" (a CPU level without AVX2) or "unavailable" (built without them).
+std::string cpu_kernels();
+
 // ggml-cpu's threadpool API (a module's functions in variant builds, reached through the CPU backend's
 // registry; direct calls otherwise).
 ggml_threadpool * threadpool_new(int n_threads);

@@ -162,15 +162,17 @@ namespace {
 struct LoadParams {
     std::string path;
     int32_t     gpu_layers = 0;
-    int         use_mmap   = -1;  // -1: auto (mmap unless the CPU backend repacks weights for AMX)
+    int         use_mmap   = -1;  // -1: auto (mmap unless the CPU backend repacks the weights)
 };
 
-// ggml's AMX buffer type copies (repacks) every weight it takes at load. With the file memory-mapped as
+// ggml's AMX buffer type and llama-duet's kernels (CPU_REPACK) copy (repack) every weight they take at load. With the file memory-mapped as
 // well, the mapped pages stay resident beside that copy: measured 2.69 GB RSS instead of 1.63 GB for the
 // 1.4 GB tinyllama pair. Reading costs load time (0.9 s instead of 0.5 s from a warm page cache), which a
 // server pays once. The buffer type exists only where ggml was built with AMX and the kernel granted the
-// tile permission.
-bool cpu_repacks_for_amx() {
+// tile permission; our kernels run wherever the CPU module has AVX2 and LLAMA_DUET_KERNELS is not 0.
+bool cpu_repacks_weights() {
+    const std::string k = backends::cpu_kernels();
+    if (k != "off" && k != "none" && k != "unavailable") return true;
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     if (cpu == nullptr) return false;
     ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
@@ -215,7 +217,7 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
                 return !c->abort->load();
             };
             mp.progress_callback_user_data = &cb;
-            const bool use_mmap = params_.use_mmap < 0 ? !cpu_repacks_for_amx() : params_.use_mmap != 0;
+            const bool use_mmap = params_.use_mmap < 0 ? !cpu_repacks_weights() : params_.use_mmap != 0;
             if (!use_mmap) mp.load_mode = LLAMA_LOAD_MODE_NONE;
             mapped_ = use_mmap;
             log_bridge::take_last_error();

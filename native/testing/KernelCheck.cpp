@@ -1,0 +1,332 @@
+#include "testing/KernelCheck.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "model/Backends.h"
+#include "napi/args.h"
+#include "napi/errors.h"
+#include "sampling/Rng.h"
+
+namespace duet::testing {
+
+namespace {
+
+struct CtxFree {
+    void operator()(ggml_context * c) const { ggml_free(c); }
+};
+struct BufFree {
+    void operator()(ggml_backend_buffer * b) const { ggml_backend_buffer_free(b); }
+};
+struct BackendFree {
+    void operator()(ggml_backend * b) const { ggml_backend_free(b); }
+};
+
+double uniform(Rng & rng) { return (double) (rng.next_u64() >> 11) * 0x1.0p-53; }
+
+ggml_backend_buffer_type_t repack_buft(ggml_backend_dev_t cpu) {
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+    auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_dev_get_extra_bufts");
+    if (get_extra == nullptr) return nullptr;
+    for (ggml_backend_buffer_type_t * b = get_extra(cpu); b != nullptr && *b != nullptr; ++b) {
+        if (std::strcmp(ggml_backend_buft_name(*b), "CPU_REPACK") == 0) return *b;
+    }
+    return nullptr;
+}
+
+// The weights as a tensor in a buffer of type buft (set through the buffer, i.e. repacked by CPU_REPACK).
+struct Weights {
+    std::unique_ptr<ggml_context, CtxFree>        ctx;
+    std::unique_ptr<ggml_backend_buffer, BufFree> buf;
+    ggml_tensor *                                 t = nullptr;
+};
+
+Weights place(ggml_type type, int64_t K, int64_t N, const std::vector<uint8_t> & data, ggml_backend_buffer_type_t buft) {
+    Weights          w;
+    ggml_init_params ip{ ggml_tensor_overhead() * 2, nullptr, true };
+    w.ctx.reset(ggml_init(ip));
+    w.t = ggml_new_tensor_2d(w.ctx.get(), type, K, N);
+    const size_t align = ggml_backend_buft_get_alignment(buft);
+    w.buf.reset(ggml_backend_buft_alloc_buffer(buft, ggml_backend_buft_get_alloc_size(buft, w.t) + align));
+    if (!w.buf) throw DuetError(code::NATIVE, "kernel check: buffer allocation failed");
+    char * base = (char *) ggml_backend_buffer_get_base(w.buf.get());
+    base += (align - ((uintptr_t) base % align)) % align;
+    if (ggml_backend_tensor_alloc(w.buf.get(), w.t, base) != GGML_STATUS_SUCCESS) throw DuetError(code::NATIVE, "kernel check: tensor_alloc failed");
+    ggml_backend_tensor_set(w.t, data.data(), 0, data.size());
+    return w;
+}
+
+// y = W · x for rows [r0, r0 + m) of the activations, through the CPU backend.
+std::vector<float> matmul(ggml_backend_t backend, ggml_tensor * W, const std::vector<float> & x, int64_t K, int64_t r0, int64_t m) {
+    ggml_init_params ip{ ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true };
+    std::unique_ptr<ggml_context, CtxFree> ctx(ggml_init(ip));
+    ggml_tensor * X = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, K, m);
+    ggml_tensor * Y = ggml_mul_mat(ctx.get(), W, X);
+    ggml_cgraph * g = ggml_new_graph(ctx.get());
+    ggml_build_forward_expand(g, Y);
+    std::unique_ptr<ggml_backend_buffer, BufFree> buf(ggml_backend_alloc_ctx_tensors(ctx.get(), backend));
+    if (!buf) throw DuetError(code::NATIVE, "kernel check: activation buffer allocation failed");
+    ggml_backend_tensor_set(X, x.data() + r0 * K, 0, (size_t) (m * K) * sizeof(float));
+    if (ggml_backend_graph_compute(backend, g) != GGML_STATUS_SUCCESS) throw DuetError(code::NATIVE, "kernel check: compute failed");
+    std::vector<float> y((size_t) (m * W->ne[1]));
+    ggml_backend_tensor_get(Y, y.data(), 0, y.size() * sizeof(float));
+    return y;
+}
+
+Napi::Float32Array f32(Napi::Env env, const std::vector<float> & v) {
+    Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+    std::memcpy(a.Data(), v.data(), v.size() * sizeof(float));
+    return a;
+}
+Napi::Float64Array f64(Napi::Env env, const std::vector<double> & v) {
+    Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+    std::memcpy(a.Data(), v.data(), v.size() * sizeof(double));
+    return a;
+}
+
+float h2f(const uint8_t * p) {
+    ggml_fp16_t h;
+    std::memcpy(&h, p, 2);
+    return ggml_fp16_to_fp32(h);
+}
+
+// Stored weights of row n, block b: value q_e (signed, as multiplied) and the fp32 terms of the block.
+struct Exact {
+    double value = 0, magnitude = 0;
+};
+
+void exact_q8_0(const uint8_t * blk, const int32_t * k, double s, Exact & e) {
+    int64_t isum = 0;
+    for (int i = 0; i < 32; ++i) isum += (int64_t) (int8_t) blk[2 + i] * k[i];
+    const double t = (double) h2f(blk) * s * (double) isum;
+    e.value += t;
+    e.magnitude += std::fabs(t);
+}
+
+void exact_q4_K(const uint8_t * blk, const int32_t * k, double s, Exact & e) {
+    const double    d = h2f(blk), dmin = h2f(blk + 2);
+    const uint8_t * sc = blk + 4;
+    const uint8_t * qs = blk + 16;
+    int64_t         dot = 0, mins = 0;
+    for (int j = 0; j < 8; ++j) {
+        int scale, mn;
+        if (j < 4) {
+            scale = sc[j] & 63;
+            mn    = sc[j + 4] & 63;
+        } else {
+            scale = (sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4);
+            mn    = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+        }
+        int64_t sub = 0, ksum = 0;
+        for (int l = 0; l < 32; ++l) {
+            const int     eidx = 32 * j + l;
+            const uint8_t byte = qs[32 * (j / 2) + l];
+            const int     q    = (j % 2 == 0) ? (byte & 0xF) : (byte >> 4);
+            sub += (int64_t) q * k[eidx];
+            ksum += k[eidx];
+        }
+        dot += scale * sub;
+        mins += mn * ksum;
+    }
+    const double t1 = d * s * (double) dot, t2 = dmin * s * (double) mins;
+    e.value += t1 - t2;
+    e.magnitude += std::fabs(t1) + std::fabs(t2);
+}
+
+void exact_q6_K(const uint8_t * blk, const int32_t * k, double s, Exact & e) {
+    const uint8_t * ql = blk;
+    const uint8_t * qh = blk + 128;
+    const int8_t *  sc = (const int8_t *) (blk + 192);
+    const double    d  = h2f(blk + 208);
+    int64_t         dot = 0;
+    for (int idx = 0; idx < 256; ++idx) {
+        const int n = idx / 128, w = idx % 128, quarter = w / 32, l = w % 32;
+        const uint8_t lb = ql[64 * n + l + ((quarter & 1) ? 32 : 0)];
+        const int     lo = quarter < 2 ? (lb & 0xF) : (lb >> 4);
+        const int     hi = (qh[32 * n + l] >> (2 * quarter)) & 3;
+        dot += (int64_t) sc[idx / 16] * (int64_t) ((lo | (hi << 4)) - 32) * k[idx];
+    }
+    const double t = d * s * (double) dot;
+    e.value += t;
+    e.magnitude += std::fabs(t);
+}
+
+ggml_type parse_type(const std::string & tname, int & qblock) {
+    if (tname == "q8_0") return qblock = 32, GGML_TYPE_Q8_0;
+    if (tname == "q4_K") return qblock = 256, GGML_TYPE_Q4_K;
+    if (tname == "q6_K") return qblock = 256, GGML_TYPE_Q6_K;
+    args::fail("type", "'q8_0', 'q4_K' or 'q6_K'");
+}
+
+// weights: rows of varied magnitude, quantized by ggml
+std::vector<uint8_t> random_weights(ggml_type type, int64_t N, int64_t K, Rng & rng) {
+    std::vector<float> wf((size_t) (N * K));
+    for (int64_t n = 0; n < N; ++n) {
+        const double scale = 0.02 + 0.2 * uniform(rng);
+        for (int64_t i = 0; i < K; ++i) wf[(size_t) (n * K + i)] = (float) ((uniform(rng) * 2 - 1) * scale);
+    }
+    std::vector<uint8_t> wq(ggml_row_size(type, K) * (size_t) N);
+    ggml_quantize_chunk(type, wf.data(), wq.data(), 0, N, K, nullptr);
+    return wq;
+}
+
+std::string kernels_isa(ggml_backend_reg_t reg) {
+    auto kernels = (const char * (*) ()) ggml_backend_reg_get_proc_address(reg, "llama_duet_kernels");
+    return kernels != nullptr ? kernels() : "unavailable";
+}
+
+bool kernels_run(const std::string & isa) { return isa != "off" && isa != "none" && isa != "unavailable"; }
+
+}  // namespace
+
+Napi::Value KernelBench(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Napi::Env         env     = info.Env();
+        Napi::Object      o       = args::object(info[0], "options");
+        int               qblock  = 0;
+        const ggml_type   type    = parse_type(args::string(o.Get("type"), "type"), qblock);
+        const int64_t     N       = args::integer(o.Get("rows"), "rows", 16, 1 << 17);
+        const int64_t     K       = args::integer(o.Get("cols"), "cols", 256, 1 << 16);
+        const int64_t     M       = args::integer(o.Get("m"), "m", 1, 512);
+        const int64_t     threads = args::integer(o.Get("threads"), "threads", 1, 64);
+        const int64_t     iters   = args::integer(o.Get("iterations"), "iterations", 1, 100000);
+        const bool        ours    = args::boolean(o.Get("ours"), "ours");
+        if (K % 256 != 0) args::fail("cols", "a multiple of 256");
+        backends::load();
+        ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+        ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+        if (ours && (!kernels_run(kernels_isa(reg)) || N % 16 != 0)) throw DuetError(code::INVALID_ARGUMENT, "the kernels do not run here");
+        Rng                  rng(1);
+        std::vector<uint8_t> wq = random_weights(type, N, K, rng);
+        std::vector<float>   x((size_t) (M * K));
+        for (auto & v : x) v = (float) (uniform(rng) * 2 - 1);
+        std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_dev_init(cpu, nullptr));
+        auto set_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
+        if (set_threads) set_threads(backend.get(), (int) threads);
+        Weights w = place(type, K, N, wq, ours ? repack_buft(cpu) : ggml_backend_cpu_buffer_type());
+        // one graph, computed `iterations` times
+        ggml_init_params ip{ ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true };
+        std::unique_ptr<ggml_context, CtxFree> ctx(ggml_init(ip));
+        ggml_tensor * X = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, K, M);
+        ggml_tensor * Y = ggml_mul_mat(ctx.get(), w.t, X);
+        ggml_cgraph * g = ggml_new_graph(ctx.get());
+        ggml_build_forward_expand(g, Y);
+        std::unique_ptr<ggml_backend_buffer, BufFree> buf(ggml_backend_alloc_ctx_tensors(ctx.get(), backend.get()));
+        ggml_backend_tensor_set(X, x.data(), 0, x.size() * sizeof(float));
+        ggml_backend_graph_compute(backend.get(), g);  // warm-up
+        const int64_t t0 = ggml_time_us();
+        for (int64_t i = 0; i < iters; ++i) ggml_backend_graph_compute(backend.get(), g);
+        const double us = (double) (ggml_time_us() - t0) / (double) iters;
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("msPerMatmul", us / 1000.0);
+        out.Set("weightBytes", (double) wq.size());
+        return out;
+    });
+}
+
+Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Napi::Env         env     = info.Env();
+        Napi::Object      o       = args::object(info[0], "options");
+        const std::string tname   = args::string(o.Get("type"), "type");
+        const int64_t     N       = args::integer(o.Get("rows"), "rows", 1, 1 << 16);
+        const int64_t     K       = args::integer(o.Get("cols"), "cols", 256, 1 << 16);
+        const int64_t     M       = args::integer(o.Get("m"), "m", 1, 512);
+        const int64_t     threads = args::integer(o.Get("threads"), "threads", 1, 64);
+        Rng               rng((uint64_t) args::integer(o.Get("seed"), "seed", 0, (int64_t) 1 << 53));
+        int               qblock  = 0;  // activation quantization block: 32 (q8_0) or 256 (q8_K)
+        const ggml_type   type    = parse_type(tname, qblock);
+        if (K % 256 != 0) args::fail("cols", "a multiple of 256");
+
+        backends::load();
+        ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+        if (cpu == nullptr) throw DuetError(code::NATIVE, "no CPU backend");
+        ggml_backend_reg_t reg      = ggml_backend_dev_backend_reg(cpu);
+        const std::string  isa      = kernels_isa(reg);
+        const bool         ours_run = kernels_run(isa) && N % 16 == 0;
+        std::vector<uint8_t> wq     = random_weights(type, N, K, rng);
+
+        // activations k·2^-e, exactly representable by q8_0 / q8_K
+        std::vector<int32_t> kq((size_t) (M * K));
+        std::vector<double>  sq((size_t) (M * K / qblock));
+        std::vector<float>   x((size_t) (M * K));
+        for (int64_t m = 0; m < M; ++m) {
+            for (int64_t b = 0; b < K / qblock; ++b) {
+                const double s = std::ldexp(1.0, -(int) (rng.next_u64() % 5) - 3);
+                sq[(size_t) (m * (K / qblock) + b)] = s;
+                for (int i = 0; i < qblock; ++i) {
+                    const size_t at = (size_t) (m * K + b * qblock + i);
+                    int32_t      k  = i == 0 ? 127 : (int32_t) (rng.next_u64() % 255) - 127;
+                    if (i == 0 && (rng.next_u64() & 1)) k = -127;
+                    kq[at] = k;
+                    x[at]  = (float) (k * s);
+                }
+            }
+        }
+
+        std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_dev_init(cpu, nullptr));
+        if (!backend) throw DuetError(code::NATIVE, "kernel check: CPU backend init failed");
+        auto set_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
+        if (set_threads) set_threads(backend.get(), (int) threads);
+
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("kernels", isa);
+        auto run_all = [&](ggml_tensor * W, std::vector<float> & together, std::vector<float> & alone) {
+            together = matmul(backend.get(), W, x, K, 0, M);
+            alone.resize(together.size());
+            for (int64_t m = 0; m < M; ++m) {
+                const auto y = matmul(backend.get(), W, x, K, m, 1);
+                std::memcpy(alone.data() + m * N, y.data(), (size_t) N * sizeof(float));
+            }
+        };
+        if (ours_run) {
+            ggml_backend_buffer_type_t rb = repack_buft(cpu);
+            if (rb == nullptr) throw DuetError(code::NATIVE, "kernel check: no CPU_REPACK buffer type");
+            Weights            w = place(type, K, N, wq, rb);
+            std::vector<float> a, b;
+            run_all(w.t, a, b);
+            out.Set("ours", f32(env, a));
+            out.Set("oursAlone", f32(env, b));
+        } else {
+            out.Set("ours", env.Null());
+            out.Set("oursAlone", env.Null());
+        }
+        {
+            Weights            w = place(type, K, N, wq, ggml_backend_cpu_buffer_type());
+            std::vector<float> a, b;
+            run_all(w.t, a, b);
+            out.Set("stock", f32(env, a));
+            out.Set("stockAlone", f32(env, b));
+        }
+
+        std::vector<double> exact((size_t) (M * N)), magnitude((size_t) (M * N));
+        const size_t        row_bytes = ggml_row_size(type, K);
+        const size_t        blk_bytes = ggml_type_size(type);
+        const int           wblock    = (int) ggml_blck_size(type);
+        for (int64_t m = 0; m < M; ++m) {
+            for (int64_t n = 0; n < N; ++n) {
+                Exact e;
+                for (int64_t b = 0; b < K / wblock; ++b) {
+                    const uint8_t * blk = wq.data() + n * row_bytes + b * blk_bytes;
+                    const int32_t * k   = kq.data() + m * K + b * wblock;
+                    const double    s   = sq[(size_t) ((m * K + b * wblock) / qblock)];
+                    if (type == GGML_TYPE_Q8_0) exact_q8_0(blk, k, s, e);
+                    if (type == GGML_TYPE_Q4_K) exact_q4_K(blk, k, s, e);
+                    if (type == GGML_TYPE_Q6_K) exact_q6_K(blk, k, s, e);
+                }
+                exact[(size_t) (m * N + n)]     = e.value;
+                magnitude[(size_t) (m * N + n)] = e.magnitude;
+            }
+        }
+        out.Set("exact", f64(env, exact));
+        out.Set("magnitude", f64(env, magnitude));
+        out.Set("ops", (double) (K / wblock) * (type == GGML_TYPE_Q4_K ? 2 : 1));
+        return out;
+    });
+}
+
+}  // namespace duet::testing

@@ -1,0 +1,30 @@
+// Test export `_kernelCheck`: one quantized matmul through ggml's CPU backend, the weights once in the
+// CPU_REPACK buffer type (llama-duet's multi-row kernels, native/ggml/small-batch.inc, when they run) and
+// once the way ggml itself would hold them, against an exact (float64) reference.
+#pragma once
+#include <napi.h>
+
+namespace duet::testing {
+
+// _kernelCheck({ type: 'q8_0'|'q4_K'|'q6_K', rows N, cols K, m M, seed, threads })
+//   Random weights (quantized by ggml) and M activation rows chosen so that ggml's activation
+//   quantization (q8_0 / q8_K) is exact: every block is k·2^-e with integer |k| ≤ 127 and one |k| = 127.
+// returns {
+//   kernels: what the CPU module runs ('avx512-vnni' | 'avx-vnni' | 'avx2' | 'off' | 'none' | 'unavailable'),
+//   ours:      Float32Array [M·N] (null unless kernels run), the M rows in one matmul
+//   oursAlone: Float32Array [M·N] (null unless kernels run), each row in a matmul of its own
+//   stock:     Float32Array [M·N], ggml's path (plain CPU buffer, or ggml's own repack for Q4_K with the
+//              kernels off), M rows at once
+//   stockAlone: Float32Array [M·N], ggml's one-row path
+//   exact:     Float64Array [M·N], the product of the stored weights and activations in float64
+//   magnitude: Float64Array [M·N], Σ over blocks of |each fp32 term| (the rounding-error scale)
+//   ops:       fp32 fused operations per output (blocks, or 2 per Q4_K super-block)
+// }
+Napi::Value KernelCheck(const Napi::CallbackInfo & info);
+
+// _kernelBench({ type, rows, cols, m, threads, iterations, ours }) → { msPerMatmul, weightBytes }
+//   The same matmul computed `iterations` times (bench/kernels.mjs), weights in CPU_REPACK (ours) or in
+//   ggml's plain CPU buffer (stock).
+Napi::Value KernelBench(const Napi::CallbackInfo & info);
+
+}  // namespace duet::testing
