@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { GenerationResult } from './Decoder.js';
 import type { DraftNode } from './forest.js';
 import { loadPair, type ModelPair } from './models.js';
+import { addon } from './native.js';
 import type { GenerateOptions } from './options.js';
 import { packageRoot } from './paths.js';
 import { makePair, type ShapeName } from './synthetic.js';
@@ -28,9 +29,15 @@ export interface Workload {
     repeats: number;
 }
 
-export const workloads: Record<'w0' | 'w1', Workload> = {
-    w0: { name: 'w0', shape: 'tiny', maxTokens: 64, prompts: ['The quick brown fox', 'Once upon a time there was', 'In a hole in the ground'], threads: 2, repeats: 3 },
-    w1: { name: 'w1', shape: 'tinyllama', maxTokens: 128, prompts: ['The quick brown fox', 'Once upon a time there was', 'In a hole in the ground'], threads: 2, repeats: 2 },
+const benchPrompts = ['The quick brown fox', 'Once upon a time there was', 'In a hole in the ground'];
+export type WorkloadName = 'w0' | 'w1' | 'w1q4k' | 'w1q4km';
+export const workloads: Record<WorkloadName, Workload> = {
+    w0: { name: 'w0', shape: 'tiny', maxTokens: 64, prompts: benchPrompts, threads: 2, repeats: 3 },
+    w1: { name: 'w1', shape: 'tinyllama', maxTokens: 128, prompts: benchPrompts, threads: 2, repeats: 2 },
+    /** w1 on the Q4_K pair */
+    w1q4k: { name: 'w1q4k', shape: 'tinyllama-q4k', maxTokens: 128, prompts: benchPrompts, threads: 2, repeats: 2 },
+    /** w1 on the Q4_K_M pair (Q4_K + Q6_K, what most users download) */
+    w1q4km: { name: 'w1q4km', shape: 'tinyllama-q4km', maxTokens: 128, prompts: benchPrompts, threads: 2, repeats: 2 },
 };
 
 /** One llama-duet configuration: adding a strategy to the benchmark is one line here. */
@@ -136,6 +143,24 @@ export interface VerifyCostPoint {
     llamaBenchMs: number | null;
     /** llama-duet verifyForest() over a k-node chain (rule 'none'), median ms per call, queue included */
     verifyForestMs: number;
+    /**
+     * The same with llama-duet's CPU kernels off (LLAMA_DUET_KERNELS=0: ggml's own matmuls), same process,
+     * rounds alternating with verifyForestMs; null where the kernels do not run anyway
+     */
+    stockMs: number | null;
+}
+
+/** The one-token expert pass against the machine's streaming read bandwidth, measured in the same run. */
+export interface OnePass {
+    /** the expert's tensor bytes (llama_model_size) */
+    weightBytes: number;
+    /** verify cost at k = 1, ms */
+    ms: number;
+    /** weightBytes / ms */
+    gbPerSecond: number;
+    /** streaming read bandwidth, GB/s (`threads` threads, best of 5 reads of 1 GiB) */
+    readBandwidthGBs: number;
+    fractionOfBandwidth: number;
 }
 
 export interface QualityRow {
@@ -150,7 +175,7 @@ export interface QualityRow {
 export interface BenchReport {
     schema: 1;
     date: string;
-    machine: { cpu: string; cores: number; memoryBytes: number; node: string; platform: string; flags: string; cpuVariant: string };
+    machine: { cpu: string; cores: number; memoryBytes: number; node: string; platform: string; flags: string; cpuVariant: string; kernels: string };
     commit: string | null;
     workload: Omit<Workload, 'shape'> & { expert: string; amateur: string };
     runs: BenchRun[];
@@ -158,6 +183,7 @@ export interface BenchReport {
     skipped: { system: string; reason: string }[];
     quality: QualityRow[];
     verifyCost: VerifyCostPoint[];
+    onePass: OnePass | null;
 }
 
 const median = (v: number[]) => {
@@ -208,7 +234,7 @@ function kvBytesPerToken(info: { nLayer: number; nEmbd: number; nHead: number; n
 }
 
 export interface BenchOptions {
-    workload: 'w0' | 'w1';
+    workload: WorkloadName;
     expert?: string;
     amateur?: string;
     out?: string;
@@ -303,15 +329,29 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         else runs.push(...peer.runs);
         let verifyCost: VerifyCostPoint[] = [];
         try {
-            verifyCost = await verifyCostCurve(pair, wl, expert);
+            verifyCost = await verifyCostCurve(pair, wl, expert, amateur);
         } catch (e) {
             skipped.push({ system: 'verify-cost curve', reason: e instanceof Error ? e.message : String(e) });
         }
+        let onePass: OnePass | null = null;
+        if (verifyCost.length) {
+            progress(0, 1, 'streaming read bandwidth');
+            const readBandwidthGBs = addon()._memoryBandwidth({ mib: 1024, threads: wl.threads, passes: 5 });
+            const ms = verifyCost[0]!.verifyForestMs;
+            const gbPerSecond = pair.expert.sizeBytes / (ms / 1000) / 1e9;
+            onePass = { weightBytes: pair.expert.sizeBytes, ms, gbPerSecond, readBandwidthGBs, fractionOfBandwidth: gbPerSecond / readBandwidthGBs };
+        }
+        const cost = (k: number, stock = false) => {
+            const one = verifyCost.find((p) => p.tokens === 1);
+            const at = verifyCost.find((p) => p.tokens === k);
+            if (!one || !at) return null;
+            return stock ? (at.stockMs !== null && one.stockMs !== null ? at.stockMs / one.stockMs : null) : at.verifyForestMs / one.verifyForestMs;
+        };
         const cpu = cpuFacts();
         const report: BenchReport = {
             schema: 1,
             date: new Date().toISOString(),
-            machine: { cpu: cpu.model, flags: cpu.summary, cpuVariant: systemInfo().cpuVariant, cores: cpus().length, memoryBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
+            machine: { cpu: cpu.model, flags: cpu.summary, cpuVariant: systemInfo().cpuVariant, kernels: systemInfo().kernels, cores: cpus().length, memoryBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
             commit: gitCommit(),
             workload: { name: wl.name, maxTokens: wl.maxTokens, prompts: wl.prompts, threads: wl.threads, repeats: wl.repeats, expert, amateur },
             runs,
@@ -320,10 +360,17 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
                 'speculative/llama.cpp-speculative-simple': ratio(tpsOf('speculative'), runs.find((x) => x.system === 'llama.cpp' && x.strategy === 'speculative-simple')?.tokensPerSecond ?? null),
                 'speculative/node-llama-cpp-draft': ratio(tpsOf('speculative'), runs.find((x) => x.system === 'node-llama-cpp' && x.strategy === 'draft')?.tokensPerSecond ?? null),
                 'scd/contrastive': ratio(tpsOf('scd'), tpsOf('contrastive')),
+                'verify k=4 / k=1': cost(4),
+                'verify k=8 / k=1': cost(8),
+                'verify k=16 / k=1': cost(16),
+                'verify k=4 / k=1 (kernels off)': cost(4, true),
+                'verify k=8 / k=1 (kernels off)': cost(8, true),
+                'verify k=16 / k=1 (kernels off)': cost(16, true),
             },
             skipped,
             quality: o.quality === false ? [] : await quality(pair, wl),
             verifyCost,
+            onePass,
         };
         const files = writeReport(report, o.out);
         return { report, files };
@@ -446,18 +493,20 @@ function errorLines(stderr: string): string {
 const benchToolsDir = (): string => join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
 
 /**
- * llama.cpp's own tools link the same ggml-cpu as the addon, which carries llama-duet's small-batch Q8_0
- * kernel on AMX builds (native/ggml/amx-small-m.inc); run them with it off, so they measure stock ggml.
+ * llama.cpp's own tools link the same ggml-cpu as the addon, which carries llama-duet's kernels (the AMX
+ * build's small-batch Q8_0 kernel, native/ggml/amx-small-m.inc, and the multi-row kernels of
+ * native/ggml/small-batch.inc); run them with both off, so they measure stock ggml.
  */
-const stockGgmlEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LLAMA_DUET_AMX_SMALL_M_MAX: '0' });
+const stockGgmlEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LLAMA_DUET_AMX_SMALL_M_MAX: '0', LLAMA_DUET_KERNELS: '0' });
 
 /**
- * The verify-cost curve: how long one expert pass over k = 1, 2, 4, 8, 16 tokens takes, from
- * llama.cpp's llama-bench (pp<k>, when built) and from our own verifyForest() on a k-node chain.
- * Speculative decoding pays off only while t_verify(γ+1) stays near t_verify(1).
+ * The verify-cost curve: how long one expert pass over k = 1..16 tokens takes, from llama.cpp's llama-bench
+ * (pp<k>, when built), from our verifyForest() on a k-node chain, and from the same with our CPU kernels off
+ * (a second load of the pair with LLAMA_DUET_KERNELS=0, in rounds alternating with ours). Speculative
+ * decoding pays off only while t_verify(γ+1) stays near t_verify(1).
  */
-async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string): Promise<VerifyCostPoint[]> {
-    const ks = [1, 2, 4, 8, 16];
+async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string, amateur: string): Promise<VerifyCostPoint[]> {
+    const ks = [1, 2, 3, 4, 5, 6, 8, 12, 16];
     const fromBench = new Map<number, number>();
     const bench = join(benchToolsDir(), 'llama-bench');
     if (existsSync(bench)) {
@@ -469,26 +518,55 @@ async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string): P
             /* reported as null */
         }
     }
-    const prompt = pair.tokenize(wl.prompts[0]!);
-    const seq = await pair.createSequence(prompt);
-    const points: VerifyCostPoint[] = [];
-    try {
-        for (const k of ks) {
-            progress(0, 1, `verifyForest cost k=${k}`);
-            const nodes: DraftNode[] = Array.from({ length: k }, (_, i) => ({ token: prompt[i % prompt.length]!, parent: i - 1 }));
-            const ms: number[] = [];
-            for (let rep = 0; rep < 6; rep++) {
-                const t0 = performance.now();
-                const { release } = await pair.verifyForest([{ sequence: seq, nodes }], { rule: 'none' });
-                ms.push(performance.now() - t0);
-                await release();
+    const curve = async (p: ModelPair, label: string): Promise<Map<number, number>> => {
+        const prompt = p.tokenize(wl.prompts[0]!);
+        const seq = await p.createSequence(prompt);
+        const out = new Map<number, number>();
+        try {
+            for (const k of ks) {
+                progress(0, 1, `verify cost k=${k} (${label})`);
+                const nodes: DraftNode[] = Array.from({ length: k }, (_, i) => ({ token: prompt[i % prompt.length]!, parent: i - 1 }));
+                const ms: number[] = [];
+                for (let rep = 0; rep < 6; rep++) {
+                    const t0 = performance.now();
+                    const { release } = await p.verifyForest([{ sequence: seq, nodes }], { rule: 'none' });
+                    ms.push(performance.now() - t0);
+                    await release();
+                }
+                out.set(k, median(ms.slice(1)));
             }
-            points.push({ tokens: k, llamaBenchMs: fromBench.get(k) ?? null, verifyForestMs: median(ms.slice(1)) });
+        } finally {
+            await seq.dispose();
         }
-    } finally {
-        await seq.dispose();
+        return out;
+    };
+    const kernels = ['avx512-vnni', 'avx-vnni', 'avx2'].includes(systemInfo().kernels);
+    const ours: Map<number, number>[] = [];
+    const stock: Map<number, number>[] = [];
+    for (let round = 0; round < 2; round++) {
+        ours.push(await curve(pair, 'llama-duet kernels'));
+        if (!kernels) continue;
+        const saved = process.env.LLAMA_DUET_KERNELS;
+        process.env.LLAMA_DUET_KERNELS = '0'; // read by the CPU backend when the weights load
+        let off: ModelPair;
+        try {
+            off = await loadPair({ expert, amateur, contextSize: 2048, threads: wl.threads });
+        } finally {
+            if (saved === undefined) delete process.env.LLAMA_DUET_KERNELS;
+            else process.env.LLAMA_DUET_KERNELS = saved;
+        }
+        try {
+            stock.push(await curve(off, 'kernels off'));
+        } finally {
+            await off.dispose();
+        }
     }
-    return points;
+    return ks.map((k) => ({
+        tokens: k,
+        llamaBenchMs: fromBench.get(k) ?? null,
+        verifyForestMs: median(ours.map((m) => m.get(k)!)),
+        stockMs: stock.length ? median(stock.map((m) => m.get(k)!)) : null,
+    }));
 }
 
 async function execute(pair: ModelPair, r: DuetRun, prompt: string, maxTokens: number): Promise<GenerationResult> {
@@ -595,16 +673,21 @@ export function markdown(r: BenchReport): string {
     ];
     if (r.verifyCost?.length) {
         const one = r.verifyCost[0]!;
+        const cell = (v: number | null | undefined, base: number | null | undefined) => (v == null || base == null ? '–' : `${fmt(v, 1)} (${fmt(v / base)}×)`);
         lines.push(
             '',
-            'Verify cost: one expert pass over k tokens, ms (and relative to k = 1). Speculative decoding at γ pays t(γ+1) per round.',
+            `Verify cost: one expert pass over k tokens, ms (and relative to k = 1). Speculative decoding at γ pays t(γ+1) per round. llama-duet's CPU kernels: ${r.machine.kernels ?? '?'}; "kernels off" = LLAMA_DUET_KERNELS=0 (ggml's own matmuls), same process, alternating rounds.`,
             '',
-            '| k | llama-bench pp<k> (stock ggml kernels) | llama-duet verifyForest chain |',
-            '|---|---|---|',
-            ...r.verifyCost.map(
-                (p) =>
-                    `| ${p.tokens} | ${p.llamaBenchMs === null || one.llamaBenchMs === null ? '–' : `${fmt(p.llamaBenchMs, 1)} (${fmt(p.llamaBenchMs / one.llamaBenchMs)}×)`} | ${fmt(p.verifyForestMs, 1)} (${fmt(p.verifyForestMs / one.verifyForestMs)}×) |`,
-            ),
+            '| k | llama-duet verifyForest chain | the same, kernels off (stock ggml) | llama-bench pp<k> (stock ggml) |',
+            '|---|---|---|---|',
+            ...r.verifyCost.map((p) => `| ${p.tokens} | ${cell(p.verifyForestMs, one.verifyForestMs)} | ${cell(p.stockMs, one.stockMs)} | ${cell(p.llamaBenchMs, one.llamaBenchMs)} |`),
+        );
+    }
+    if (r.onePass) {
+        const o = r.onePass;
+        lines.push(
+            '',
+            `One-token expert pass: ${fmt(o.weightBytes / 2 ** 30, 2)} GiB of weights in ${fmt(o.ms, 1)} ms = ${fmt(o.gbPerSecond, 1)} GB/s, ${fmt(100 * o.fractionOfBandwidth, 0)}% of the ${fmt(o.readBandwidthGBs, 1)} GB/s streaming read bandwidth measured in this run (${r.workload.threads} threads).`,
         );
     }
     if (r.skipped.length) lines.push('', ...r.skipped.map((s) => `- skipped **${s.system}**: ${s.reason}`));
@@ -645,12 +728,12 @@ export function svg(r: BenchReport): string {
     // verify cost: ms per expert pass over k tokens, one pair of bars (llama-bench, verifyForest) per k
     const vTop = top + 40 + depthRuns.length * 26 + 20;
     const vc = r.verifyCost ?? [];
-    const maxMs = Math.max(1e-9, ...vc.flatMap((p) => [p.verifyForestMs, p.llamaBenchMs ?? 0]));
+    const maxMs = Math.max(1e-9, ...vc.flatMap((p) => [p.verifyForestMs, p.llamaBenchMs ?? 0, p.stockMs ?? 0]));
     const vRows = vc.flatMap((p, i) => {
         const y = vTop + 20 + i * 34;
         const bar = (ms: number | null, dy: number, fill: string) =>
             ms === null ? '' : `<rect x="${left}" y="${y + dy}" width="${(((w - left - 80) * ms) / maxMs).toFixed(1)}" height="14" fill="${fill}"/><text x="${(left + ((w - left - 80) * ms) / maxMs + 6).toFixed(1)}" y="${y + dy + 11}" font-size="11">${ms.toFixed(1)} ms</text>`;
-        return [`<text x="${left - 8}" y="${y + 18}" text-anchor="end" font-size="12">k = ${p.tokens}</text>`, bar(p.llamaBenchMs, 0, '#9a9a9a'), bar(p.verifyForestMs, 15, '#4a7bd0')];
+        return [`<text x="${left - 8}" y="${y + 18}" text-anchor="end" font-size="12">k = ${p.tokens}</text>`, bar(p.stockMs ?? p.llamaBenchMs, 0, '#9a9a9a'), bar(p.verifyForestMs, 15, '#4a7bd0')];
     });
     const h = vTop + (vc.length ? 30 + vc.length * 34 : 0) + 10;
     return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">
@@ -658,7 +741,7 @@ export function svg(r: BenchReport): string {
 ${rows.join('\n')}
 <text x="10" y="${top + 10}" font-size="15">acceptance by draft depth (1 → γ)</text>
 ${depth.join('\n')}
-${vc.length ? `<text x="10" y="${vTop + 10}" font-size="15">expert pass over k tokens: llama-bench (grey), verifyForest (blue)</text>` : ''}
+${vc.length ? `<text x="10" y="${vTop + 10}" font-size="15">expert pass over k tokens: kernels off / stock ggml (grey), llama-duet (blue)</text>` : ''}
 ${vRows.join('\n')}
 </svg>
 `;

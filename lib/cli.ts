@@ -15,7 +15,7 @@ Usage:
   llama-duet demo [--out DIR] [--max-tokens N]
       Makes the small synthetic pair (models/tiny) if absent, then prints a generation with its stats
       for every strategy: greedy, speculative, sample, speculative sampled, contrastive, scd.
-  llama-duet make-pair --shape tiny|tiny-q8|tiny-q4k|tinyllama|tinyllama-q4k --out DIR [--epsilon E] [--amateur-layers K]
+  llama-duet make-pair --shape tiny|tiny-q8|tiny-q4k|tiny-q4km|tinyllama|tinyllama-q4k|tinyllama-q4km --out DIR [--epsilon E] [--amateur-layers K]
                        [--seed S] [--vocab PATH | --tiny-vocab N]
       Writes DIR/expert.gguf and DIR/amateur.gguf: a random-weight llama expert and an amateur made
       of its first K layers (same embeddings and head). Deterministic for a seed.
@@ -27,17 +27,22 @@ Usage:
                       [--no-bonus]                                                            (scd)
       Streams a generation to stdout and prints its stats to stderr (speculative, contrastive and
       scd need --amateur).
-  llama-duet bench --workload w0|w1 [--expert A.gguf --amateur B.gguf] [--out FILE.json] [--repeats N]
-                   [--no-quality]
-      Runs every strategy side by side on a pair (w0: the tiny pair, 64 tokens; w1: the tinyllama pair,
-      128 tokens; both 3 prompts, 2 threads) and writes bench/results/<workload>-<date>.json, .md and .svg
-      (schema: bench/README.md). Same as \`npm run bench -- --workload w0\`. The peers (llama.cpp's
-      llama-speculative-simple and llama-bench, node-llama-cpp) run once \`npm run bench:peers\` built them.
+  llama-duet bench --workload w0|w1|w1q4k|w1q4km [--expert A.gguf --amateur B.gguf] [--out FILE.json]
+                   [--repeats N] [--no-quality]
+      Runs every strategy side by side on a pair (w0: the tiny pair, 64 tokens; w1: the tinyllama pair
+      (Q8_0), w1q4k: the same in Q4_K, w1q4km: in Q4_K_M, 128 tokens; all 3 prompts, 2 threads), the
+      verify-cost curve k = 1..16 with llama-duet's CPU kernels on and off, and the one-token pass against
+      the streaming read bandwidth measured in the same run; writes bench/results/<workload>-<date>.json,
+      .md and .svg (schema: bench/README.md). Same as \`npm run bench -- --workload w0\`. The peers
+      (llama.cpp's llama-speculative-simple and llama-bench, node-llama-cpp) run once
+      \`npm run bench:peers\` built them.
   llama-duet --help
 
 Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stderr.
   LLAMA_DUET_CPU_VARIANT=<name> (prebuilt binary) loads that CPU variant instead of the best one for this
-  CPU; LLAMA_DUET_AMX=0 skips the AMX variant; LLAMA_DUET_ADDON=<file.node> loads a given build.
+  CPU; LLAMA_DUET_AMX=0 skips the AMX variant; LLAMA_DUET_ADDON=<file.node> loads a given build;
+  LLAMA_DUET_KERNELS=0 leaves Q8_0/Q4_K/Q6_K weights to ggml's own matmuls instead of llama-duet's
+  multi-row kernels (read when a model loads).
 `;
 
 function num(v: string | undefined, name: string): number | undefined {
@@ -192,11 +197,11 @@ async function benchCmd(args: string[]): Promise<void> {
             'no-quality': { type: 'boolean' },
         },
     });
-    if (values.workload !== 'w0' && values.workload !== 'w1') throw new Error('--workload must be w0 or w1');
+    const { runBench, markdown, workloads } = await import('./bench.js');
+    if (!Object.hasOwn(workloads, values.workload)) throw new Error(`--workload must be one of ${Object.keys(workloads).join(', ')}`);
     if ((values.expert === undefined) !== (values.amateur === undefined)) throw new Error('--expert and --amateur go together');
-    const { runBench, markdown } = await import('./bench.js');
     const { report, files } = await runBench({
-        workload: values.workload,
+        workload: values.workload as keyof typeof workloads,
         ...(values.expert ? { expert: values.expert, amateur: values.amateur! } : {}),
         ...(values.out ? { out: values.out } : {}),
         ...(values.repeats ? { repeats: num(values.repeats, 'repeats')! } : {}),

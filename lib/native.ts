@@ -151,7 +151,7 @@ export interface NativeMakePairOptions {
     epsilon: number;
     outScale: number;
     seed: number;
-    weightType: 'f32' | 'f16' | 'q8_0' | 'q4_k';
+    weightType: 'f32' | 'f16' | 'q8_0' | 'q4_k' | 'q4_k_m';
     vocabPath?: string;
     tinyNormalTokens?: number;
     expertVocabPad?: number;
@@ -197,7 +197,7 @@ export interface NativeAddon {
     _contrastiveLogits(se: Float32Array, sa: Float32Array, alpha: number, beta: number, tauA: number): Float32Array;
     _softmax(logits: Float32Array, temperature: number): { probs: Float32Array; logsumexp: number };
     /** test export: one quantized matmul through llama-duet's kernels and ggml's path (native/testing/KernelCheck.h) */
-    _kernelCheck(o: { type: 'q8_0' | 'q4_K' | 'q6_K'; rows: number; cols: number; m: number; seed: number; threads: number }): {
+    _kernelCheck(o: { type: 'q8_0' | 'q4_K' | 'q6_K'; rows: number; cols: number; m: number; seed: number; threads: number; activations?: 'exact' | 'random' }): {
         kernels: string;
         ours: Float32Array | null;
         oursAlone: Float32Array | null;
@@ -205,8 +205,13 @@ export interface NativeAddon {
         stockAlone: Float32Array;
         exact: Float64Array;
         magnitude: Float64Array;
+        elementMagnitude: Float64Array;
         ops: number;
     };
+    /** test export: ms per matmul of llama-duet's kernels (ours) or ggml's path (bench/kernels.mjs) */
+    _kernelBench(o: { type: 'q8_0' | 'q4_K' | 'q6_K'; rows: number; cols: number; m: number; threads: number; iterations: number; ours: boolean }): { msPerMatmul: number; weightBytes: number };
+    /** streaming read bandwidth, GB/s (best of `passes`; the benchmark's reference for the one-token pass) */
+    _memoryBandwidth(o: { mib: number; threads: number; passes: number }): number;
     /** test export: bytes the live models reported to V8 with napi_adjust_external_memory and have not given back */
     _externalMemory(): number;
 }

@@ -13,7 +13,8 @@ import * as is from './validation/is.js';
 /**
  * Named shapes: `tiny` (seconds; tests and demo), `tiny-q8` (the same in Q8_0: runs ggml's quantized
  * matmuls, AMX where the CPU has it), `tiny-q4k` (Q4_K, 256 wide: K-quant blocks are 256),
- * `tinyllama` (TinyLlama-1.1B geometry, Q8_0; benchmarks) and `tinyllama-q4k` (the same in Q4_K).
+ * `tinyllama` (TinyLlama-1.1B geometry, Q8_0; benchmarks) and `tinyllama-q4k` (the same in Q4_K);
+ * `tiny-q4km` / `tinyllama-q4km`: Q4_K with Q6_K output, attn_v and ffn_down (even layers), as llama.cpp's Q4_K_M.
  */
 export const shapes = {
     tiny: { nLayer: 4, nEmbd: 128, nFf: 384, nHead: 4, nHeadKv: 2, nCtxTrain: 2048, amateurLayers: 1, weightType: 'f32' },
@@ -21,6 +22,8 @@ export const shapes = {
     tinyllama: { nLayer: 22, nEmbd: 2048, nFf: 5632, nHead: 32, nHeadKv: 4, nCtxTrain: 2048, amateurLayers: 2, weightType: 'q8_0' },
     'tiny-q4k': { nLayer: 4, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, nCtxTrain: 2048, amateurLayers: 1, weightType: 'q4_k' },
     'tinyllama-q4k': { nLayer: 22, nEmbd: 2048, nFf: 5632, nHead: 32, nHeadKv: 4, nCtxTrain: 2048, amateurLayers: 2, weightType: 'q4_k' },
+    'tiny-q4km': { nLayer: 4, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, nCtxTrain: 2048, amateurLayers: 1, weightType: 'q4_k_m' },
+    'tinyllama-q4km': { nLayer: 22, nEmbd: 2048, nFf: 5632, nHead: 32, nHeadKv: 4, nCtxTrain: 2048, amateurLayers: 2, weightType: 'q4_k_m' },
 } as const;
 
 export type ShapeName = keyof typeof shapes;

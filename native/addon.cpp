@@ -56,7 +56,7 @@ class MakePairWorker : public Napi::AsyncWorker {
 };
 
 // makePair({ outDir, nLayer, nEmbd, nFf, nHead, nHeadKv, nCtxTrain, amateurLayers, epsilon, outScale,
-//            seed, weightType: 'f32'|'f16'|'q8_0'|'q4_k', vocabPath?, tinyNormalTokens, expertVocabPad, amateurVocabPad }) → Promise<files>
+//            seed, weightType: 'f32'|'f16'|'q8_0'|'q4_k'|'q4_k_m', vocabPath?, tinyNormalTokens, expertVocabPad, amateurVocabPad }) → Promise<files>
 Napi::Value MakePair(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
         Napi::Object        o = args::object(info[0], "options");
@@ -77,7 +77,8 @@ Napi::Value MakePair(const Napi::CallbackInfo & info) {
         else if (wt == "f16") s.wtype = GGML_TYPE_F16;
         else if (wt == "q8_0") s.wtype = GGML_TYPE_Q8_0;
         else if (wt == "q4_k") s.wtype = GGML_TYPE_Q4_K;
-        else throw DuetError(code::INVALID_ARGUMENT, "Expected 'f32', 'f16', 'q8_0' or 'q4_k' for weightType");
+        else if (wt == "q4_k_m") s.wtype = GGML_TYPE_Q4_K, s.q4_k_m = true;
+        else throw DuetError(code::INVALID_ARGUMENT, "Expected 'f32', 'f16', 'q8_0', 'q4_k' or 'q4_k_m' for weightType");
         if (o.Has("vocabPath") && !o.Get("vocabPath").IsUndefined()) s.vocab_path = args::string(o.Get("vocabPath"), "vocabPath");
         s.tiny_normal_tokens = (int32_t) args::opt_integer(o, "tinyNormalTokens", 5, 1, 4096);
         s.expert_vocab_pad   = (int32_t) args::opt_integer(o, "expertVocabPad", 0, 0, 128);
@@ -145,6 +146,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_softmax", Napi::Function::New(env, testing::Softmax));
     exports.Set("_kernelCheck", Napi::Function::New(env, testing::KernelCheck));
     exports.Set("_kernelBench", Napi::Function::New(env, testing::KernelBench));
+    exports.Set("_memoryBandwidth", Napi::Function::New(env, testing::MemoryBandwidth));
     // test export: the external memory the live models have reported to V8 (and not yet given back)
     exports.Set("_externalMemory", Napi::Function::New(env, [](const Napi::CallbackInfo & i) -> Napi::Value {
                     return Napi::Number::New(i.Env(), (double) reported_external.load());

@@ -1,9 +1,13 @@
 #include "testing/KernelCheck.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
+
+#include <immintrin.h>
 
 #include "ggml-backend.h"
 #include "ggml.h"
@@ -11,6 +15,10 @@
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "sampling/Rng.h"
+
+// ggml-base's reference quantizers (ggml-quants.h, GGML_API; the type traits leave q8_K's empty)
+extern "C" void quantize_row_q8_0_ref(const float * x, void * y, int64_t k);
+extern "C" void quantize_row_q8_K_ref(const float * x, void * y, int64_t k);
 
 namespace duet::testing {
 
@@ -96,22 +104,26 @@ float h2f(const uint8_t * p) {
 
 // Stored weights of row n, block b: value q_e (signed, as multiplied) and the fp32 terms of the block.
 struct Exact {
-    double value = 0, magnitude = 0;
+    double value = 0, magnitude = 0, elements = 0;  // Σ|block terms|, Σ|each weight × activation|
 };
 
 void exact_q8_0(const uint8_t * blk, const int32_t * k, double s, Exact & e) {
-    int64_t isum = 0;
-    for (int i = 0; i < 32; ++i) isum += (int64_t) (int8_t) blk[2 + i] * k[i];
+    int64_t isum = 0, iabs = 0;
+    for (int i = 0; i < 32; ++i) {
+        isum += (int64_t) (int8_t) blk[2 + i] * k[i];
+        iabs += std::llabs((int64_t) (int8_t) blk[2 + i] * k[i]);
+    }
     const double t = (double) h2f(blk) * s * (double) isum;
     e.value += t;
     e.magnitude += std::fabs(t);
+    e.elements += std::fabs((double) h2f(blk) * s) * (double) iabs;
 }
 
 void exact_q4_K(const uint8_t * blk, const int32_t * k, double s, Exact & e) {
     const double    d = h2f(blk), dmin = h2f(blk + 2);
     const uint8_t * sc = blk + 4;
     const uint8_t * qs = blk + 16;
-    int64_t         dot = 0, mins = 0;
+    int64_t         dot = 0, mins = 0, dabs = 0, mabs = 0;
     for (int j = 0; j < 8; ++j) {
         int scale, mn;
         if (j < 4) {
@@ -121,20 +133,25 @@ void exact_q4_K(const uint8_t * blk, const int32_t * k, double s, Exact & e) {
             scale = (sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4);
             mn    = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
         }
-        int64_t sub = 0, ksum = 0;
+        int64_t sub = 0, ksum = 0, subabs = 0, kabs = 0;
         for (int l = 0; l < 32; ++l) {
             const int     eidx = 32 * j + l;
             const uint8_t byte = qs[32 * (j / 2) + l];
             const int     q    = (j % 2 == 0) ? (byte & 0xF) : (byte >> 4);
             sub += (int64_t) q * k[eidx];
+            subabs += std::llabs((int64_t) q * k[eidx]);
             ksum += k[eidx];
+            kabs += std::llabs(k[eidx]);
         }
         dot += scale * sub;
         mins += mn * ksum;
+        dabs += scale * subabs;
+        mabs += mn * kabs;
     }
     const double t1 = d * s * (double) dot, t2 = dmin * s * (double) mins;
     e.value += t1 - t2;
     e.magnitude += std::fabs(t1) + std::fabs(t2);
+    e.elements += std::fabs(d * s) * (double) dabs + std::fabs(dmin * s) * (double) mabs;
 }
 
 void exact_q6_K(const uint8_t * blk, const int32_t * k, double s, Exact & e) {
@@ -142,17 +159,20 @@ void exact_q6_K(const uint8_t * blk, const int32_t * k, double s, Exact & e) {
     const uint8_t * qh = blk + 128;
     const int8_t *  sc = (const int8_t *) (blk + 192);
     const double    d  = h2f(blk + 208);
-    int64_t         dot = 0;
+    int64_t         dot = 0, dabs = 0;
     for (int idx = 0; idx < 256; ++idx) {
         const int n = idx / 128, w = idx % 128, quarter = w / 32, l = w % 32;
         const uint8_t lb = ql[64 * n + l + ((quarter & 1) ? 32 : 0)];
         const int     lo = quarter < 2 ? (lb & 0xF) : (lb >> 4);
         const int     hi = (qh[32 * n + l] >> (2 * quarter)) & 3;
-        dot += (int64_t) sc[idx / 16] * (int64_t) ((lo | (hi << 4)) - 32) * k[idx];
+        const int64_t p = (int64_t) sc[idx / 16] * (int64_t) ((lo | (hi << 4)) - 32) * k[idx];
+        dot += p;
+        dabs += std::llabs(p);
     }
     const double t = d * s * (double) dot;
     e.value += t;
     e.magnitude += std::fabs(t);
+    e.elements += std::fabs(d * s) * (double) dabs;
 }
 
 ggml_type parse_type(const std::string & tname, int & qblock) {
@@ -181,7 +201,64 @@ std::string kernels_isa(ggml_backend_reg_t reg) {
 
 bool kernels_run(const std::string & isa) { return isa != "off" && isa != "none" && isa != "unavailable"; }
 
+// Sums a buffer 64 bytes at a time: the streaming read the one-token pass does with the weights.
+__attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t * p, size_t n) {
+    __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+    for (size_t i = 0; i + 64 <= n; i += 64) {
+        a = _mm256_add_epi64(a, _mm256_load_si256((const __m256i *) (p + i)));
+        b = _mm256_add_epi64(b, _mm256_load_si256((const __m256i *) (p + i + 32)));
+    }
+    a = _mm256_add_epi64(a, b);
+    return (uint64_t) _mm256_extract_epi64(a, 0) + (uint64_t) _mm256_extract_epi64(a, 3);
+}
+uint64_t read_sse2(const uint8_t * p, size_t n) {
+    __m128i a = _mm_setzero_si128(), b = _mm_setzero_si128(), c = _mm_setzero_si128(), d = _mm_setzero_si128();
+    for (size_t i = 0; i + 64 <= n; i += 64) {
+        a = _mm_add_epi64(a, _mm_load_si128((const __m128i *) (p + i)));
+        b = _mm_add_epi64(b, _mm_load_si128((const __m128i *) (p + i + 16)));
+        c = _mm_add_epi64(c, _mm_load_si128((const __m128i *) (p + i + 32)));
+        d = _mm_add_epi64(d, _mm_load_si128((const __m128i *) (p + i + 48)));
+    }
+    a = _mm_add_epi64(_mm_add_epi64(a, b), _mm_add_epi64(c, d));
+    return (uint64_t) _mm_cvtsi128_si64(a);
+}
+
 }  // namespace
+
+Napi::Value MemoryBandwidth(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Napi::Object  o       = args::object(info[0], "options");
+        const int64_t mib     = args::integer(o.Get("mib"), "mib", 16, 8192);
+        const int64_t threads = args::integer(o.Get("threads"), "threads", 1, 64);
+        const int64_t passes  = args::integer(o.Get("passes"), "passes", 1, 100);
+        const size_t  bytes   = (size_t) mib << 20;
+        std::unique_ptr<uint8_t, void (*)(void *)> buf((uint8_t *) std::aligned_alloc(64, bytes), std::free);
+        if (!buf) throw DuetError(code::NATIVE, "bandwidth: allocation failed");
+        for (size_t i = 0; i < bytes; i += 4096) buf.get()[i] = (uint8_t) i;  // fault every page in
+        std::memset(buf.get(), 1, bytes);
+        const bool       avx2 = __builtin_cpu_supports("avx2");
+        double           best = 0;
+        volatile uint64_t sink = 0;
+        for (int64_t pass = 0; pass < passes; ++pass) {
+            std::vector<std::thread> pool;
+            std::vector<uint64_t>    sums((size_t) threads);
+            const size_t             slice = bytes / (size_t) threads / 64 * 64;
+            const auto               t0    = std::chrono::steady_clock::now();
+            for (int64_t t = 0; t < threads; ++t) {
+                pool.emplace_back([&, t] {
+                    const uint8_t * p = buf.get() + (size_t) t * slice;
+                    sums[(size_t) t]  = avx2 ? read_avx2(p, slice) : read_sse2(p, slice);
+                });
+            }
+            for (auto & th : pool) th.join();
+            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            for (uint64_t v : sums) sink = sink + v;
+            best = std::max(best, (double) (slice * (size_t) threads) / s / 1e9);
+        }
+        (void) sink;
+        return Napi::Number::New(info.Env(), best);
+    });
+}
 
 Napi::Value KernelBench(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
@@ -250,21 +327,51 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
         const bool         ours_run = kernels_run(isa) && N % 16 == 0;
         std::vector<uint8_t> wq     = random_weights(type, N, K, rng);
 
-        // activations k·2^-e, exactly representable by q8_0 / q8_K
-        std::vector<int32_t> kq((size_t) (M * K));
-        std::vector<double>  sq((size_t) (M * K / qblock));
-        std::vector<float>   x((size_t) (M * K));
+        // activations: 'exact' = k·2^-e, exactly representable by q8_0 / q8_K (so the quantizer cannot
+        // differ); 'random' = uniform floats in blocks of varied scale. Either way the reference multiplies
+        // by ggml's reference quantization of them (quantize_row_q8_0_ref / quantize_row_q8_K_ref).
+        const std::string acts = o.Get("activations").IsUndefined() ? "exact" : args::string(o.Get("activations"), "activations");
+        if (acts != "exact" && acts != "random") args::fail("activations", "'exact' or 'random'");
+        std::vector<float> x((size_t) (M * K));
         for (int64_t m = 0; m < M; ++m) {
             for (int64_t b = 0; b < K / qblock; ++b) {
                 const double s = std::ldexp(1.0, -(int) (rng.next_u64() % 5) - 3);
-                sq[(size_t) (m * (K / qblock) + b)] = s;
                 for (int i = 0; i < qblock; ++i) {
                     const size_t at = (size_t) (m * K + b * qblock + i);
-                    int32_t      k  = i == 0 ? 127 : (int32_t) (rng.next_u64() % 255) - 127;
-                    if (i == 0 && (rng.next_u64() & 1)) k = -127;
-                    kq[at] = k;
-                    x[at]  = (float) (k * s);
+                    if (acts == "exact") {
+                        int32_t k = i == 0 ? 127 : (int32_t) (rng.next_u64() % 255) - 127;
+                        if (i == 0 && (rng.next_u64() & 1)) k = -127;
+                        x[at] = (float) (k * s);
+                    } else {
+                        // k + f, |f| ≤ 0.4: not representable, yet no quantizer's rounding is ambiguous
+                        // (ggml's x86 q8_0 quantizer scales by 127/amax, its reference by 1/(amax/127))
+                        const int32_t k = i == 0 ? 127 : (int32_t) (rng.next_u64() % 253) - 126;
+                        x[at]           = (float) ((i == 0 ? k : k + (uniform(rng) * 0.8 - 0.4)) * s);
+                    }
                 }
+            }
+        }
+        const ggml_type      qtype = qblock == 32 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q8_K;
+        const size_t         qrow  = ggml_row_size(qtype, K);
+        std::vector<uint8_t> xq(qrow);
+        std::vector<int32_t> kq((size_t) (M * K));
+        std::vector<double>  sq((size_t) (M * K / qblock));
+        for (int64_t m = 0; m < M; ++m) {
+            if (qtype == GGML_TYPE_Q8_0) quantize_row_q8_0_ref(x.data() + m * K, xq.data(), K);
+            else quantize_row_q8_K_ref(x.data() + m * K, xq.data(), K);
+            for (int64_t b = 0; b < K / qblock; ++b) {
+                const uint8_t * blk = xq.data() + b * ggml_type_size(qtype);
+                float           d;
+                const int8_t *  q;
+                if (qtype == GGML_TYPE_Q8_0) {
+                    d = h2f(blk);
+                    q = (const int8_t *) (blk + 2);
+                } else {
+                    std::memcpy(&d, blk, 4);
+                    q = (const int8_t *) (blk + 4);
+                }
+                sq[(size_t) (m * (K / qblock) + b)] = d;
+                for (int i = 0; i < qblock; ++i) kq[(size_t) (m * K + b * qblock + i)] = q[i];
             }
         }
 
@@ -303,7 +410,7 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
             out.Set("stockAlone", f32(env, b));
         }
 
-        std::vector<double> exact((size_t) (M * N)), magnitude((size_t) (M * N));
+        std::vector<double> exact((size_t) (M * N)), magnitude((size_t) (M * N)), elements((size_t) (M * N));
         const size_t        row_bytes = ggml_row_size(type, K);
         const size_t        blk_bytes = ggml_type_size(type);
         const int           wblock    = (int) ggml_blck_size(type);
@@ -320,10 +427,12 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
                 }
                 exact[(size_t) (m * N + n)]     = e.value;
                 magnitude[(size_t) (m * N + n)] = e.magnitude;
+                elements[(size_t) (m * N + n)]  = e.elements;
             }
         }
         out.Set("exact", f64(env, exact));
         out.Set("magnitude", f64(env, magnitude));
+        out.Set("elementMagnitude", f64(env, elements));
         out.Set("ops", (double) (K / wblock) * (type == GGML_TYPE_Q4_K ? 2 : 1));
         return out;
     });

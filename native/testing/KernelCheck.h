@@ -6,9 +6,11 @@
 
 namespace duet::testing {
 
-// _kernelCheck({ type: 'q8_0'|'q4_K'|'q6_K', rows N, cols K, m M, seed, threads })
-//   Random weights (quantized by ggml) and M activation rows chosen so that ggml's activation
-//   quantization (q8_0 / q8_K) is exact: every block is k·2^-e with integer |k| ≤ 127 and one |k| = 127.
+// _kernelCheck({ type: 'q8_0'|'q4_K'|'q6_K', rows N, cols K, m M, seed, threads, activations? })
+//   Random weights (quantized by ggml) and M activation rows: 'exact' (default) chosen so that the
+//   activation quantization (q8_0 / q8_K) is exact: every block is k·2^-e with integer |k| ≤ 127 and one
+//   |k| = 127; 'random': (k + f)·2^-e with |f| ≤ 0.4 (not representable, but never near a rounding tie),
+//   quantized for the reference by ggml's reference quantizer.
 // returns {
 //   kernels: what the CPU module runs ('avx512-vnni' | 'avx-vnni' | 'avx2' | 'off' | 'none' | 'unavailable'),
 //   ours:      Float32Array [M·N] (null unless kernels run), the M rows in one matmul
@@ -18,6 +20,8 @@ namespace duet::testing {
 //   stockAlone: Float32Array [M·N], ggml's one-row path
 //   exact:     Float64Array [M·N], the product of the stored weights and activations in float64
 //   magnitude: Float64Array [M·N], Σ over blocks of |each fp32 term| (the rounding-error scale)
+//   elementMagnitude: Float64Array [M·N], Σ over the K products of |weight × activation| (bounds any
+//              partial sum, whatever order a kernel adds them in)
 //   ops:       fp32 fused operations per output (blocks, or 2 per Q4_K super-block)
 // }
 Napi::Value KernelCheck(const Napi::CallbackInfo & info);
@@ -26,5 +30,9 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info);
 //   The same matmul computed `iterations` times (bench/kernels.mjs), weights in CPU_REPACK (ours) or in
 //   ggml's plain CPU buffer (stock).
 Napi::Value KernelBench(const Napi::CallbackInfo & info);
+
+// _memoryBandwidth({ mib, threads, passes }) → GB/s: the best of `passes` streaming reads of a `mib` MiB
+// buffer by `threads` threads (AVX2 loads where the CPU has them), for the benchmark's one-token pass.
+Napi::Value MemoryBandwidth(const Napi::CallbackInfo & info);
 
 }  // namespace duet::testing

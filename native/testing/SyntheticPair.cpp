@@ -122,21 +122,23 @@ std::vector<TensorPlan> plan(const PairSpec & s, int32_t n_layers, int32_t n_voc
     const int64_t d_kv  = (int64_t) s.n_embd / s.n_head * s.n_head_kv;
     const double  sd_in = 1.0 / std::sqrt((double) d);
     std::vector<TensorPlan> p;
+    // Q4_K_M: llama.cpp keeps the output head and, in about half the layers, attn_v and ffn_down at Q6_K
+    auto more_bits = [&](int32_t l) { return s.q4_k_m && l % 2 == 0 ? GGML_TYPE_Q6_K : s.wtype; };
     p.push_back({ "token_embd.weight", d, n_vocab, s.wtype, Init::NORMAL, 1.0 });
     for (int32_t l = 0; l < n_layers; l++) {
         const std::string b = "blk." + std::to_string(l) + ".";
         p.push_back({ b + "attn_norm.weight", d, 1, GGML_TYPE_F32, Init::ONES, 0 });
         p.push_back({ b + "attn_q.weight", d, d, s.wtype, Init::NORMAL, sd_in });
         p.push_back({ b + "attn_k.weight", d, d_kv, s.wtype, Init::NORMAL, sd_in });
-        p.push_back({ b + "attn_v.weight", d, d_kv, s.wtype, Init::NORMAL, sd_in });
+        p.push_back({ b + "attn_v.weight", d, d_kv, more_bits(l), Init::NORMAL, sd_in });
         p.push_back({ b + "attn_output.weight", d, d, s.wtype, Init::NORMAL, s.epsilon / std::sqrt((double) d) });
         p.push_back({ b + "ffn_norm.weight", d, 1, GGML_TYPE_F32, Init::ONES, 0 });
         p.push_back({ b + "ffn_gate.weight", d, s.n_ff, s.wtype, Init::NORMAL, sd_in });
         p.push_back({ b + "ffn_up.weight", d, s.n_ff, s.wtype, Init::NORMAL, sd_in });
-        p.push_back({ b + "ffn_down.weight", s.n_ff, d, s.wtype, Init::NORMAL, s.epsilon / std::sqrt((double) s.n_ff) });
+        p.push_back({ b + "ffn_down.weight", s.n_ff, d, more_bits(l), Init::NORMAL, s.epsilon / std::sqrt((double) s.n_ff) });
     }
     p.push_back({ "output_norm.weight", d, 1, GGML_TYPE_F32, Init::ONES, 0 });
-    p.push_back({ "output.weight", d, n_vocab, s.wtype, Init::NORMAL, s.out_scale * sd_in });
+    p.push_back({ "output.weight", d, n_vocab, s.q4_k_m ? GGML_TYPE_Q6_K : s.wtype, Init::NORMAL, s.out_scale * sd_in });
     return p;
 }
 
@@ -149,8 +151,9 @@ uint64_t write_model(const std::string & path, const PairSpec & s, int32_t n_lay
     const int32_t n_vocab = set_tokenizer(g.get(), s, vocab_pad);
     gguf_set_val_str(g.get(), "general.architecture", "llama");
     gguf_set_val_str(g.get(), "general.name", name);
-    // llama_ftype: 7 MOSTLY_Q8_0, 14 MOSTLY_Q4_K_S, 1 MOSTLY_F16, 0 ALL_F32
-    gguf_set_val_u32(g.get(), "general.file_type", s.wtype == GGML_TYPE_Q8_0 ? 7 : s.wtype == GGML_TYPE_Q4_K ? 14 : s.wtype == GGML_TYPE_F16 ? 1 : 0);
+    // llama_ftype: 7 MOSTLY_Q8_0, 14 MOSTLY_Q4_K_S, 15 MOSTLY_Q4_K_M, 1 MOSTLY_F16, 0 ALL_F32
+    gguf_set_val_u32(g.get(), "general.file_type",
+                     s.wtype == GGML_TYPE_Q8_0 ? 7 : s.wtype == GGML_TYPE_Q4_K ? (s.q4_k_m ? 15 : 14) : s.wtype == GGML_TYPE_F16 ? 1 : 0);
     gguf_set_val_u32(g.get(), "llama.context_length", (uint32_t) s.n_ctx_train);
     gguf_set_val_u32(g.get(), "llama.embedding_length", (uint32_t) s.n_embd);
     gguf_set_val_u32(g.get(), "llama.block_count", (uint32_t) n_layers);

@@ -27,6 +27,7 @@ struct PairSpec {
     double      out_scale      = 6.0;
     uint64_t    seed           = 1;
     ggml_type   wtype          = GGML_TYPE_F32;
+    bool        q4_k_m         = false;  // wtype Q4_K, with Q6_K output, attn_v and ffn_down (even layers), as llama.cpp's Q4_K_M
     std::string vocab_path;          // copy tokenizer.* from this GGUF; empty → tiny vocab
     int32_t     tiny_normal_tokens = 5;
     // Padding, as real pairs of one family have (Qwen2.5-7B 152064 vs 0.5B 151936 tokens): extra tokens
