@@ -210,6 +210,15 @@ export interface NativeAddon {
     };
     /** test export: ms per matmul of llama-duet's kernels (ours) or ggml's path (bench/kernels.mjs) */
     _kernelBench(o: { type: 'q8_0' | 'q4_K' | 'q6_K'; rows: number; cols: number; m: number; threads: number; iterations: number; ours: boolean }): { msPerMatmul: number; weightBytes: number };
+    /** test export: Monte-Carlo of one DSBD layer (native/testing/DsbdMath.h) */
+    _dsbdLayer(o: { p: Float64Array; q: Float64Array; draftBeams: number; need: number; width: number; drafts: 'iid' | 'without-replacement'; trials: number; seed: number }): {
+        pair: Float64Array;
+        first: Float64Array;
+        accepted: Float64Array;
+        passed: number;
+    };
+    /** test export: the DSBD acceptance-count recursion and width rule */
+    _dsbdWidth(o: { p: Float64Array; q: Float64Array; m: number; t: number; minWidth: number }): { alpha: Float64Array; counts: Float64Array; width: number };
     /** streaming read bandwidth, GB/s (best of `passes`; the benchmark's reference for the one-token pass) */
     _memoryBandwidth(o: { mib: number; threads: number; passes: number }): number;
     /** test export: bytes the live models reported to V8 with napi_adjust_external_memory and have not given back */

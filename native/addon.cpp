@@ -12,6 +12,7 @@
 #include "napi/log_bridge.h"
 #include "napi/wrap.h"
 #include "testing/SyntheticPair.h"
+#include "testing/DsbdMath.h"
 #include "testing/KernelCheck.h"
 #include "testing/VerifyMath.h"
 
@@ -145,6 +146,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_contrastiveLogits", Napi::Function::New(env, testing::ContrastiveLogits));
     exports.Set("_softmax", Napi::Function::New(env, testing::Softmax));
     exports.Set("_kernelCheck", Napi::Function::New(env, testing::KernelCheck));
+    exports.Set("_dsbdLayer", Napi::Function::New(env, testing::DsbdLayer));
+    exports.Set("_dsbdWidth", Napi::Function::New(env, testing::DsbdWidth));
     exports.Set("_kernelBench", Napi::Function::New(env, testing::KernelBench));
     exports.Set("_memoryBandwidth", Napi::Function::New(env, testing::MemoryBandwidth));
     // test export: the external memory the live models have reported to V8 (and not yet given back)
