@@ -21,9 +21,11 @@ export interface LoadOptions {
     /** Flash attention. Defaults to `'auto'`. */
     flashAttention?: 'auto' | 'on' | 'off';
     /**
-     * Memory-map the file instead of reading it. Defaults to mapping, except where ggml repacks the weights
-     * for its AMX kernels (CPU builds on CPUs with AMX tiles): there the mapped pages would stay resident
-     * beside the repacked copy (about twice the weights in RSS), so the file is read instead.
+     * Memory-map the file instead of reading it. Defaults to mapping, except where the CPU backend repacks
+     * weights at load: llama-duet's multi-row kernels (any x86-64 CPU with AVX2 unless `LLAMA_DUET_KERNELS=0`;
+     * the choice is made for the CPU, whatever the file's weight types) and ggml's AMX kernels. There the
+     * mapped pages would stay resident beside the repacked copy (about twice the weights in RSS), so the file
+     * is read instead.
      */
     useMmap?: boolean;
     /** Aborts the load: the promise rejects with a `NativeError` of code `ERR_LLAMA_DUET_ABORTED`. */
