@@ -139,6 +139,23 @@ std::string cpu_kernels() {
     return describe != nullptr ? describe() : "unavailable";
 }
 
+bool cpu_kernels_run() {
+    const std::string k = cpu_kernels();
+    return k != "off" && k != "none" && k != "unavailable";
+}
+
+ggml_backend_buffer_type_t cpu_extra_buffer_type(const char * name) {
+    load();
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (cpu == nullptr) return nullptr;
+    auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    if (get_extra == nullptr) return nullptr;
+    for (ggml_backend_buffer_type_t * b = get_extra(cpu); b != nullptr && *b != nullptr; ++b) {
+        if (std::strcmp(ggml_backend_buft_name(*b), name) == 0) return *b;
+    }
+    return nullptr;
+}
+
 ggml_threadpool * threadpool_new(int n_threads) {
     load();
     ggml_threadpool_params p = ggml_threadpool_params_default(n_threads);

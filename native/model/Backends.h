@@ -35,6 +35,12 @@ const std::string & cpu_module();
 // (LLAMA_DUET_KERNELS=0), "none" (a CPU level without AVX2) or "unavailable" (built without them).
 std::string cpu_kernels();
 
+// Whether cpu_kernels() names an ISA, i.e. the kernels take Q8_0/Q4_K/Q6_K weights at the next load.
+bool cpu_kernels_run();
+
+// The CPU device's extra buffer type of that name ("CPU_REPACK", "AMX", ...), or nullptr.
+ggml_backend_buffer_type_t cpu_extra_buffer_type(const char * name);
+
 // ggml-cpu's threadpool API (a module's functions in variant builds, reached through the CPU backend's
 // registry; direct calls otherwise).
 ggml_threadpool * threadpool_new(int n_threads);

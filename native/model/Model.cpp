@@ -170,19 +170,7 @@ struct LoadParams {
 // 1.4 GB tinyllama pair. Reading costs load time (0.9 s instead of 0.5 s from a warm page cache), which a
 // server pays once. The buffer type exists only where ggml was built with AMX and the kernel granted the
 // tile permission; our kernels run wherever the CPU module has AVX2 and LLAMA_DUET_KERNELS is not 0.
-bool cpu_repacks_weights() {
-    const std::string k = backends::cpu_kernels();
-    if (k != "off" && k != "none" && k != "unavailable") return true;
-    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-    if (cpu == nullptr) return false;
-    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
-    auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_dev_get_extra_bufts");
-    if (get_extra == nullptr) return false;
-    for (ggml_backend_buffer_type_t * b = get_extra(cpu); b != nullptr && *b != nullptr; ++b) {
-        if (std::strcmp(ggml_backend_buft_name(*b), "AMX") == 0) return true;
-    }
-    return false;
-}
+bool cpu_repacks_weights() { return backends::cpu_kernels_run() || backends::cpu_extra_buffer_type("AMX") != nullptr; }
 
 class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
   public:

@@ -36,16 +36,6 @@ struct BackendFree {
 
 double uniform(Rng & rng) { return (double) (rng.next_u64() >> 11) * 0x1.0p-53; }
 
-ggml_backend_buffer_type_t repack_buft(ggml_backend_dev_t cpu) {
-    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
-    auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_dev_get_extra_bufts");
-    if (get_extra == nullptr) return nullptr;
-    for (ggml_backend_buffer_type_t * b = get_extra(cpu); b != nullptr && *b != nullptr; ++b) {
-        if (std::strcmp(ggml_backend_buft_name(*b), "CPU_REPACK") == 0) return *b;
-    }
-    return nullptr;
-}
-
 // The weights as a tensor in a buffer of type buft (set through the buffer, i.e. repacked by CPU_REPACK).
 struct Weights {
     std::unique_ptr<ggml_context, CtxFree>        ctx;
@@ -194,12 +184,6 @@ std::vector<uint8_t> random_weights(ggml_type type, int64_t N, int64_t K, Rng & 
     return wq;
 }
 
-std::string kernels_isa(ggml_backend_reg_t reg) {
-    auto kernels = (const char * (*) ()) ggml_backend_reg_get_proc_address(reg, "llama_duet_kernels");
-    return kernels != nullptr ? kernels() : "unavailable";
-}
-
-bool kernels_run(const std::string & isa) { return isa != "off" && isa != "none" && isa != "unavailable"; }
 
 // Sums a buffer 64 bytes at a time: the streaming read the one-token pass does with the weights.
 __attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t * p, size_t n) {
@@ -276,7 +260,7 @@ Napi::Value KernelBench(const Napi::CallbackInfo & info) {
         backends::load();
         ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
         ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
-        if (ours && (!kernels_run(kernels_isa(reg)) || N % 16 != 0)) throw DuetError(code::INVALID_ARGUMENT, "the kernels do not run here");
+        if (ours && (!backends::cpu_kernels_run() || N % 16 != 0)) throw DuetError(code::INVALID_ARGUMENT, "the kernels do not run here");
         Rng                  rng(1);
         std::vector<uint8_t> wq = random_weights(type, N, K, rng);
         std::vector<float>   x((size_t) (M * K));
@@ -284,7 +268,7 @@ Napi::Value KernelBench(const Napi::CallbackInfo & info) {
         std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_dev_init(cpu, nullptr));
         auto set_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
         if (set_threads) set_threads(backend.get(), (int) threads);
-        Weights w = place(type, K, N, wq, ours ? repack_buft(cpu) : ggml_backend_cpu_buffer_type());
+        Weights w = place(type, K, N, wq, ours ? backends::cpu_extra_buffer_type("CPU_REPACK") : ggml_backend_cpu_buffer_type());
         // one graph, computed `iterations` times
         ggml_init_params ip{ ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true };
         std::unique_ptr<ggml_context, CtxFree> ctx(ggml_init(ip));
@@ -323,8 +307,8 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
         ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
         if (cpu == nullptr) throw DuetError(code::NATIVE, "no CPU backend");
         ggml_backend_reg_t reg      = ggml_backend_dev_backend_reg(cpu);
-        const std::string  isa      = kernels_isa(reg);
-        const bool         ours_run = kernels_run(isa) && N % 16 == 0;
+        const std::string  isa      = backends::cpu_kernels();
+        const bool         ours_run = backends::cpu_kernels_run() && N % 16 == 0;
         std::vector<uint8_t> wq     = random_weights(type, N, K, rng);
 
         // activations: 'exact' = k·2^-e, exactly representable by q8_0 / q8_K (so the quantizer cannot
@@ -391,7 +375,7 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
             }
         };
         if (ours_run) {
-            ggml_backend_buffer_type_t rb = repack_buft(cpu);
+            ggml_backend_buffer_type_t rb = backends::cpu_extra_buffer_type("CPU_REPACK");
             if (rb == nullptr) throw DuetError(code::NATIVE, "kernel check: no CPU_REPACK buffer type");
             Weights            w = place(type, K, N, wq, rb);
             std::vector<float> a, b;

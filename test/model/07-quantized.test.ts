@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, loadPair, type ModelPair } from '../../lib/index.js';
+import { CHAIN_PROMPT, scoreChainBothWays } from '../helpers/chain.js';
 import { syntheticPair } from '../helpers/pairs.js';
 
 let pair: ModelPair;
@@ -46,20 +47,11 @@ const TOLERANCE = 1e-3;
  * log-prob, its top-3 next-token log-probs and its argmax (except at a near-tie) must agree.
  */
 async function checkChainAgainstOneTokenPasses(p: ModelPair, length: number): Promise<number> {
-    const prompt = p.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
+    const { prompt, batched, alone } = await scoreChainBothWays(p, length, { batched: 3, alone: 8 });
     expect(prompt.length).toBeGreaterThan(40); // a prefill batch large enough for 2×16-row tiles
-    const chain = Array.from({ length }, (_, i) => 400 + i * 113);
-    const seq = await p.createSequence(prompt);
-    const r = await p.verifyForest([{ sequence: seq, nodes: chain.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none', topLogprobs: 3 });
-    await r.release();
-    await seq.dispose();
-    const ref = await p.createSequence(prompt);
     let maxDelta = 0;
-    for (const [i, node] of r.trees[0]!.nodes.entries()) {
-        // the reference: the same prefix extended one token per pass (the M = 1 kernel throughout)
-        const one = await p.verifyForest([{ sequence: ref, nodes: [{ token: chain[i]!, parent: -1 }] }], { rule: 'none', topLogprobs: 8 });
-        const want = one.trees[0]!.nodes[0]!;
-        await one.release();
+    for (const [i, node] of batched.entries()) {
+        const want = alone[i]!;
         maxDelta = Math.max(maxDelta, Math.abs(node.logprob - want.logprob));
         for (const top of node.top!) {
             const match = want.top!.find((t) => t.token === top.token);
@@ -68,16 +60,14 @@ async function checkChainAgainstOneTokenPasses(p: ModelPair, length: number): Pr
         }
         const margin = want.top![0]!.logprob - want.top![1]!.logprob;
         if (margin > 2 * TOLERANCE) expect(node.argmax).toBe(want.argmax);
-        await ref.append([chain[i]!]);
     }
-    await ref.dispose();
     expect(maxDelta).toBeLessThanOrEqual(TOLERANCE);
     return maxDelta;
 }
 
 /** Negative control: the same comparison against a reference that lacks one ancestor of each node (a tree-attention bug). */
 async function missingAncestorDelta(p: ModelPair): Promise<number> {
-    const prompt = p.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
+    const prompt = p.tokenize(CHAIN_PROMPT);
     const chain = Array.from({ length: 6 }, (_, i) => 400 + i * 113);
     const seq = await p.createSequence(prompt);
     const r = await p.verifyForest([{ sequence: seq, nodes: chain.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none' });

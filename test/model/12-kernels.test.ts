@@ -15,6 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPair, systemInfo, type ModelPair } from '../../lib/index.js';
 import { addon } from '../../lib/native.js';
+import { scoreChainBothWays } from '../helpers/chain.js';
 import { argmax, NEAR_TIE, syntheticPair } from '../helpers/pairs.js';
 
 const info = systemInfo();
@@ -106,23 +107,13 @@ describe('kernels against the exact product and ggml (random blocks)', () => {
 
 /** Every node of a chain scored in one pass against the same prefix extended one token per pass: the largest |Δ log-prob|. */
 async function chainDelta(p: ModelPair, length: number): Promise<number> {
-    const prompt = p.tokenize('Once upon a time there was a fox who lived in the forest '.repeat(4));
-    const chain = Array.from({ length }, (_, i) => 400 + i * 113);
-    const seq = await p.createSequence(prompt);
-    const r = await p.verifyForest([{ sequence: seq, nodes: chain.map((token, i) => ({ token, parent: i - 1 })) }], { rule: 'none', topLogprobs: 3 });
-    await r.release();
-    await seq.dispose();
-    const ref = await p.createSequence(prompt);
+    const { batched, alone } = await scoreChainBothWays(p, length, { batched: 3, alone: 3 });
     let maxDelta = 0;
-    for (const [i, node] of r.trees[0]!.nodes.entries()) {
-        const one = await p.verifyForest([{ sequence: ref, nodes: [{ token: chain[i]!, parent: -1 }] }], { rule: 'none', topLogprobs: 3 });
-        const want = one.trees[0]!.nodes[0]!;
-        await one.release();
+    for (const [i, node] of batched.entries()) {
+        const want = alone[i]!;
         maxDelta = Math.max(maxDelta, Math.abs(node.logprob - want.logprob));
         for (const [k, top] of node.top!.entries()) maxDelta = Math.max(maxDelta, Math.abs(top.logprob - want.top![k]!.logprob));
-        await ref.append([chain[i]!]);
     }
-    await ref.dispose();
     return maxDelta;
 }
 
