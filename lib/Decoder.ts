@@ -52,6 +52,24 @@ export interface GenerationStats {
     meanEntropyAccepted?: number;
     /** `'scd'`: mean entropy (nats) of the amateur's distribution at rejected drafts. */
     meanEntropyRejected?: number;
+    /** `'beam'`: tokens decoded by the generation passes (one per distinct beam and step; the prompt excluded). */
+    batchTokens?: number;
+    /** `'beam'`: the most KV cells the generation held at once (prompt included; beams share their common prefix). */
+    peakKvCells?: number;
+}
+
+/** One candidate of a `'beam'` generation. */
+export interface BeamCandidate {
+    /** Its text (stop strings applied as for `text`). */
+    text: string;
+    /** Its generated tokens (the end-of-generation token excluded). */
+    tokens: number[];
+    /** Σ log p(token | prefix) of the expert (temperature 1) over its generated tokens, end-of-generation included. */
+    logProb: number;
+    /** logProb / length^lengthPenalty: the ranking score. */
+    score: number;
+    /** Ended by an end-of-generation token or a stop string (false: cut by maxTokens or the context). */
+    finished: boolean;
 }
 
 export interface GenerationResult {
@@ -59,6 +77,8 @@ export interface GenerationResult {
     tokens: number[];
     finishReason: FinishReason;
     stats: GenerationStats;
+    /** `'beam'`: up to W candidates, best first; `text`/`tokens` are the first one's. */
+    beams?: BeamCandidate[];
 }
 
 /** One streamed step: the text that became final and the tokens it came from (either may be empty). */
@@ -226,6 +246,9 @@ export class Decoder {
                             ? { alpha: opts.alpha, beta: opts.beta, amateurTemperature: opts.amateurTemperature, amateurSeesPrompt: opts.amateurSeesPrompt }
                             : {}),
                         ...(opts.strategy === 'scd' ? { bonus: opts.bonus } : {}),
+                        ...(opts.strategy === 'beam'
+                            ? { beams: opts.beams, sample: opts.sample, lengthPenalty: opts.lengthPenalty, earlyStopping: opts.earlyStopping === 'never' ? 'never' : opts.earlyStopping ? 'true' : 'false' }
+                            : {}),
                         seed: opts.seed,
                         stop: opts.stop,
                     },
@@ -256,7 +279,11 @@ export class Decoder {
                 opts.signal?.removeEventListener('abort', onAbort);
                 this.#active = null;
             }
-            return { text: r.text, tokens: Array.from(r.tokens), finishReason: r.finishReason, stats: { ...r.stats } };
+            const result: GenerationResult = { text: r.text, tokens: Array.from(r.tokens), finishReason: r.finishReason, stats: { ...r.stats } };
+            if (r.beams) {
+                result.beams = r.beams.map((b) => ({ text: b.text, tokens: Array.from(b.tokens), logProb: b.logProb, score: b.score, finished: b.finished }));
+            }
+            return result;
         });
     }
 

@@ -14,7 +14,8 @@ const help = `llama-duet — expert/amateur GGUF decoding for Node.js
 Usage:
   llama-duet demo [--out DIR] [--max-tokens N]
       Makes the small synthetic pair (models/tiny) if absent, then prints a generation with its stats
-      for every strategy: greedy, speculative, sample, speculative sampled, contrastive, scd.
+      for every strategy: greedy, speculative, sample, speculative sampled, contrastive, scd, beam search,
+      beam sampling.
   llama-duet make-pair --shape tiny|tiny-q8|tiny-q4k|tiny-q4km|tinyllama|tinyllama-q4k|tinyllama-q4km --out DIR [--epsilon E] [--amateur-layers K]
                        [--seed S] [--vocab PATH | --tiny-vocab N]
       Writes DIR/expert.gguf and DIR/amateur.gguf: a random-weight llama expert and an amateur made
@@ -25,8 +26,9 @@ Usage:
                       [--draft-tokens N] [--draft-confidence P] [--adaptive-draft]          (speculative, scd)
                       [--alpha A] [--beta B] [--amateur-temperature T] [--amateur-hides-prompt] (contrastive, scd)
                       [--no-bonus]                                                            (scd)
+                      [--beams W] [--beam-sample] [--length-penalty L] [--early-stopping true|false|never] (beam)
       Streams a generation to stdout and prints its stats to stderr (speculative, contrastive and
-      scd need --amateur).
+      scd need --amateur); beam also prints every candidate with its score.
   llama-duet bench --workload w0|w1|w1q4k|w1q4km [--expert A.gguf --amateur B.gguf] [--out FILE.json]
                    [--repeats N] [--no-quality]
       Runs every strategy side by side on a pair (w0: the tiny pair, 64 tokens; w1: the tinyllama pair
@@ -79,6 +81,8 @@ async function demo(args: string[]): Promise<void> {
         { strategy: 'speculative', draftTokens: 4, temperature: 0.8, topP: 0.95, seed: 42 },
         { strategy: 'contrastive', alpha: 0.1, beta: 0.5 },
         { strategy: 'scd', alpha: 0.1, beta: 0.5, draftTokens: 4 },
+        { strategy: 'beam', beams: 4 },
+        { strategy: 'beam', beams: 4, sample: true, seed: 42 },
     ];
     for (const options of runs) {
         console.log(`\n=== ${JSON.stringify(options)} ===`);
@@ -138,6 +142,10 @@ async function generateCmd(args: string[]): Promise<void> {
             'amateur-temperature': { type: 'string' },
             'amateur-hides-prompt': { type: 'boolean' },
             'no-bonus': { type: 'boolean' },
+            beams: { type: 'string' },
+            'beam-sample': { type: 'boolean' },
+            'length-penalty': { type: 'string' },
+            'early-stopping': { type: 'string' },
             temperature: { type: 'string' },
             'top-k': { type: 'string' },
             'top-p': { type: 'string' },
@@ -166,6 +174,14 @@ async function generateCmd(args: string[]): Promise<void> {
         if (values['adaptive-draft']) opts['adaptiveDraft'] = true;
         if (values['amateur-hides-prompt']) opts['amateurSeesPrompt'] = false;
         if (values['no-bonus']) opts['bonus'] = false;
+        set('beams', values.beams);
+        if (values['beam-sample']) opts['sample'] = true;
+        set('lengthPenalty', values['length-penalty']);
+        const early = values['early-stopping'];
+        if (early !== undefined) {
+            if (!['true', 'false', 'never'].includes(early)) throw new Error(`--early-stopping expects true, false or never, got ${early}`);
+            opts['earlyStopping'] = early === 'never' ? 'never' : early === 'true';
+        }
         set('temperature', values.temperature);
         set('topK', values['top-k']);
         set('topP', values['top-p']);
@@ -180,6 +196,9 @@ async function generateCmd(args: string[]): Promise<void> {
         process.stdout.write('\n');
         console.error(`finishReason: ${r.finishReason}`);
         console.error(JSON.stringify(r.stats, null, 2));
+        for (const [i, b] of (r.beams ?? []).entries()) {
+            console.error(`beam ${i}: score ${b.score.toFixed(4)} logProb ${b.logProb.toFixed(4)}${b.finished ? ' (finished)' : ''}: ${JSON.stringify(b.text)}`);
+        }
     } finally {
         await target.dispose();
     }

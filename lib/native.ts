@@ -55,7 +55,10 @@ export interface NativeContextOptions {
 
 /** The resolved generate() options as they cross the boundary; options of other strategies are left out. */
 export type NativeGenerateOptions = Pick<ResolvedGenerateOptions, 'strategy' | 'maxTokens' | 'seed'> &
-    Partial<Omit<ResolvedGenerateOptions, 'strategy' | 'maxTokens' | 'seed' | 'signal'>> & { prompt: Int32Array };
+    Partial<Omit<ResolvedGenerateOptions, 'strategy' | 'maxTokens' | 'seed' | 'signal' | 'earlyStopping'>> & {
+        prompt: Int32Array;
+        earlyStopping?: 'true' | 'false' | 'never';
+    };
 
 /** Stats cross the boundary exactly as the public GenerationStats documents them. */
 export type NativeStats = GenerationStats;
@@ -65,6 +68,7 @@ export interface NativeGenerateResult {
     text: string;
     finishReason: 'eos' | 'length' | 'stop' | 'context';
     stats: NativeStats;
+    beams?: { tokens: Int32Array; text: string; logProb: number; score: number; finished: boolean }[];
 }
 
 export interface NativeContext {
@@ -156,6 +160,7 @@ export interface NativeMakePairOptions {
     tinyNormalTokens?: number;
     expertVocabPad?: number;
     amateurVocabPad?: number;
+    eosLike?: number;
 }
 
 export interface NativeAddon {

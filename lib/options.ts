@@ -73,9 +73,9 @@ export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readon
     };
 }
 
-/** Decoding strategies: `greedy` and `sample` use the expert alone; the others need a pair. */
-export type Strategy = 'greedy' | 'sample' | 'speculative' | 'contrastive' | 'scd';
-export const strategies: readonly Strategy[] = ['greedy', 'sample', 'speculative', 'contrastive', 'scd'];
+/** Decoding strategies: `greedy`, `sample` and `beam` use the expert alone; the others need a pair. */
+export type Strategy = 'greedy' | 'sample' | 'speculative' | 'contrastive' | 'scd' | 'beam';
+export const strategies: readonly Strategy[] = ['greedy', 'sample', 'speculative', 'contrastive', 'scd', 'beam'];
 /** Strategies that need the amateur (a ModelPair). */
 export const pairStrategies: readonly Strategy[] = ['speculative', 'contrastive', 'scd'];
 /** Strategies where the amateur drafts and the expert verifies. */
@@ -120,11 +120,36 @@ export interface GenerateOptions {
      * extra amateur step (delayed drafting). `false` emits no bonus. Both are exact. Defaults to `true`.
      */
     bonus?: boolean;
+    /**
+     * `'beam'`: the number of beams W (1–256; no more than the context's free sequence slots: `sequences`
+     * at load, 16 by default, minus one for generate() and any sequences you hold). Defaults to `4`.
+     */
+    beams?: number;
+    /**
+     * `'beam'`: `false` = beam search (each step keeps the W best children by cumulative log-prob, as
+     * HF `generate(num_beams=W)`); `true` = beam sampling (each step draws W children with replacement from
+     * the joint over (beam, token), ∝ p(beam)·p_T(token | beam), with topK / topP / minP applied to that
+     * joint). Defaults to `false`.
+     */
+    sample?: boolean;
+    /**
+     * `'beam'`: candidates are ranked by logProb / length^lengthPenalty (length = generated tokens, the
+     * end-of-generation token included): > 0 favours longer outputs, 0 ranks by logProb. Defaults to `1`.
+     */
+    lengthPenalty?: number;
+    /**
+     * `'beam'`: when the search ends once W candidates have finished: `true` at once; `false` when no live
+     * beam can beat them at its current length (HF's heuristic); `'never'` when none can even at maxTokens.
+     * Defaults to `false`.
+     */
+    earlyStopping?: boolean | 'never';
     /** Maximum number of new tokens. Defaults to `128`. */
     maxTokens?: number;
     /**
-     * Sampling temperature: > 0 for `'sample'` (defaults to `0.8`); ≥ 0 for the pair strategies (defaults
-     * to `0`, greedy). For `'contrastive'` / `'scd'` it divides the contrastive logits (after the α mask).
+     * Sampling temperature: > 0 for `'sample'` (defaults to `0.8`) and beam sampling (`'beam'` with
+     * `sample: true`; defaults to `1`; it tempers each step's conditional, never the cumulative scores);
+     * ≥ 0 for the pair strategies (defaults to `0`, greedy). For `'contrastive'` / `'scd'` it divides the
+     * contrastive logits (after the α mask).
      * Values below 1e-30 act as 1e-30: the distribution is then uniform over the largest logits.
      */
     temperature?: number;
@@ -152,6 +177,10 @@ export interface ResolvedGenerateOptions {
     amateurTemperature: number;
     amateurSeesPrompt: boolean;
     bonus: boolean;
+    beams: number;
+    sample: boolean;
+    lengthPenalty: number;
+    earlyStopping: boolean | 'never';
     maxTokens: number;
     temperature: number;
     topK: number;
@@ -173,6 +202,10 @@ export const generateDefaults = {
     amateurTemperature: 1,
     amateurSeesPrompt: true,
     bonus: true,
+    beams: 4,
+    sample: false,
+    lengthPenalty: 1,
+    earlyStopping: false,
     temperature: 0.8,
     topK: 0,
     topP: 1,
@@ -182,7 +215,8 @@ export const generateDefaults = {
 const samplingKeys = ['temperature', 'topK', 'topP', 'minP', 'seed'] as const;
 const draftKeys = ['draftTokens', 'draftConfidence', 'adaptiveDraft'] as const;
 const contrastKeys = ['alpha', 'beta', 'amateurTemperature', 'amateurSeesPrompt'] as const;
-const generateKeys = ['strategy', 'maxTokens', 'stop', 'signal', 'bonus', ...draftKeys, ...contrastKeys, ...samplingKeys] as const;
+const beamKeys = ['beams', 'sample', 'lengthPenalty', 'earlyStopping'] as const;
+const generateKeys = ['strategy', 'maxTokens', 'stop', 'signal', 'bonus', ...draftKeys, ...contrastKeys, ...samplingKeys, ...beamKeys] as const;
 
 export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
     const o = is.options('generate options', raw);
@@ -204,10 +238,17 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
     notFor(draftKeys, draftStrategies);
     notFor(contrastKeys, contrastStrategies);
     notFor(['bonus'], ['scd']);
+    notFor(beamKeys, ['beam']);
+    const sample = o['sample'] === undefined ? generateDefaults.sample : is.boolean('sample', o['sample']);
+    if (strategy === 'beam' && !sample) {
+        for (const k of samplingKeys) {
+            if (o[k] !== undefined) throw new InvalidArgumentError(`Option "${k}" does not apply to beam search (use sample: true for beam sampling)`);
+        }
+    }
     const pairStrategy = pairStrategies.includes(strategy);
     const temperature =
         o['temperature'] === undefined
-            ? pairStrategy ? 0 : generateDefaults.temperature
+            ? pairStrategy ? 0 : strategy === 'beam' ? (sample ? 1 : 0) : generateDefaults.temperature
             : pairStrategy
               ? is.number('temperature', o['temperature'], 0, 1e6)
               : is.number('temperature', o['temperature'], 0, 1e6, { exclusiveMin: true });
@@ -232,11 +273,29 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
                 : is.number('amateurTemperature', o['amateurTemperature'], 0, 1e6, { exclusiveMin: true }),
         amateurSeesPrompt: o['amateurSeesPrompt'] === undefined ? generateDefaults.amateurSeesPrompt : is.boolean('amateurSeesPrompt', o['amateurSeesPrompt']),
         bonus: o['bonus'] === undefined ? generateDefaults.bonus : is.boolean('bonus', o['bonus']),
+        beams: o['beams'] === undefined ? generateDefaults.beams : is.integer('beams', o['beams'], 1, 256),
+        sample,
+        lengthPenalty: o['lengthPenalty'] === undefined ? generateDefaults.lengthPenalty : is.number('lengthPenalty', o['lengthPenalty'], -1e6, 1e6),
+        earlyStopping:
+            o['earlyStopping'] === undefined
+                ? generateDefaults.earlyStopping
+                : o['earlyStopping'] === 'never'
+                  ? 'never'
+                  : typeof o['earlyStopping'] === 'boolean'
+                    ? o['earlyStopping']
+                    : (() => {
+                          throw is.invalid('earlyStopping', "true, false or 'never'", o['earlyStopping']);
+                      })(),
         temperature,
         topK: o['topK'] === undefined ? generateDefaults.topK : is.integer('topK', o['topK'], 0, 1 << 30),
         topP: o['topP'] === undefined ? generateDefaults.topP : is.number('topP', o['topP'], 0, 1, { exclusiveMin: true }),
         minP: o['minP'] === undefined ? generateDefaults.minP : is.number('minP', o['minP'], 0, 1),
-        seed: o['seed'] !== undefined ? is.integer('seed', o['seed'], 0, Number.MAX_SAFE_INTEGER) : strategy === 'greedy' || temperature === 0 ? 0 : Math.floor(Math.random() * 2 ** 32),
+        seed:
+            o['seed'] !== undefined
+                ? is.integer('seed', o['seed'], 0, Number.MAX_SAFE_INTEGER)
+                : strategy === 'greedy' || temperature === 0 || (strategy === 'beam' && !sample)
+                  ? 0
+                  : Math.floor(Math.random() * 2 ** 32),
         stop,
         signal: o['signal'] === undefined ? undefined : is.abortSignal('signal', o['signal']),
     };

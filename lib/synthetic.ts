@@ -53,6 +53,11 @@ export interface MakePairOptions {
      * ids get embedding and output rows like the others. Defaults to no padding.
      */
     vocabPad?: { expert?: number; amateur?: number };
+    /**
+     * Makes end-of-generation (id 2) about as likely as token `eosLike` everywhere: its output row becomes
+     * that token's plus a little noise (tiny vocabularies only; for tests of finished beams). Defaults to off.
+     */
+    eosLike?: number;
     /** Skip generation when both files already exist. Defaults to `false`. */
     reuse?: boolean;
 }
@@ -67,7 +72,7 @@ export interface PairFiles {
 
 export async function makePair(options: MakePairOptions): Promise<PairFiles> {
     const o = is.options('makePair() options', options);
-    is.knownKeys('makePair()', o, ['out', 'shape', 'epsilon', 'amateurLayers', 'outScale', 'seed', 'vocab', 'vocabPad', 'reuse']);
+    is.knownKeys('makePair()', o, ['out', 'shape', 'epsilon', 'amateurLayers', 'outScale', 'seed', 'vocab', 'vocabPad', 'eosLike', 'reuse']);
     const out = resolve(is.string('out', o['out'], { nonEmpty: true }));
     const shapeName = o['shape'] === undefined ? 'tiny' : is.oneOf('shape', o['shape'], Object.keys(shapes) as ShapeName[]);
     const shape = shapes[shapeName];
@@ -85,6 +90,7 @@ export async function makePair(options: MakePairOptions): Promise<PairFiles> {
         if (pad['expert'] !== undefined) spec.expertVocabPad = is.integer('vocabPad.expert', pad['expert'], 0, 128);
         if (pad['amateur'] !== undefined) spec.amateurVocabPad = is.integer('vocabPad.amateur', pad['amateur'], 0, 128);
     }
+    if (o['eosLike'] !== undefined) spec.eosLike = is.integer('eosLike', o['eosLike'], 0, 1 << 30);
     const vocab = o['vocab'];
     if (vocab === undefined || typeof vocab === 'string') {
         const path = vocab === undefined ? defaultVocabPath() : vocab;

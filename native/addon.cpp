@@ -84,6 +84,7 @@ Napi::Value MakePair(const Napi::CallbackInfo & info) {
         s.tiny_normal_tokens = (int32_t) args::opt_integer(o, "tinyNormalTokens", 5, 1, 4096);
         s.expert_vocab_pad   = (int32_t) args::opt_integer(o, "expertVocabPad", 0, 0, 128);
         s.amateur_vocab_pad  = (int32_t) args::opt_integer(o, "amateurVocabPad", 0, 0, 128);
+        s.eos_like           = (int32_t) args::opt_integer(o, "eosLike", -1, -1, 1 << 30);
         auto * w = new MakePairWorker(info.Env(), s);
         Napi::Promise p = w->Promise();
         w->Queue();

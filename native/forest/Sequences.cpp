@@ -1,4 +1,5 @@
 #include "forest/Sequences.h"
+#include "model/Batch.h"
 
 #include <algorithm>
 #include <chrono>
@@ -14,12 +15,6 @@ namespace {
 std::string str(int64_t v) { return std::to_string(v); }
 
 // One token of a batch: its sequence ids are seq_ids[first .. first + count).
-struct Item {
-    llama_token token;
-    llama_pos   pos;
-    int32_t     first, count;
-};
-
 TopK top_k_of(const float * row, int32_t n, double lse, int32_t k) {
     TopK out;
     if (k <= 0) return out;
@@ -66,6 +61,20 @@ llama_seq_id Sequences::take_id() {
 void Sequences::put_id(llama_seq_id id) {
     llama_memory_seq_rm(mem_, id, -1, -1);
     id_used_[id] = false;
+}
+
+std::vector<llama_seq_id> Sequences::borrow(int32_t n) {
+    if (n > free_ids()) {
+        throw DuetError(code::INVALID_ARGUMENT, "this strategy needs " + str(n) + " more sequence slots but " + str(free_ids()) +
+                                                    " of the context's are free (dispose sequences, or load with a larger `sequences`)");
+    }
+    std::vector<llama_seq_id> ids;
+    for (int32_t i = 0; i < n; i++) ids.push_back(take_id());
+    return ids;
+}
+
+void Sequences::give_back(const std::vector<llama_seq_id> & ids) {
+    for (llama_seq_id id : ids) put_id(id);
 }
 
 int32_t Sequences::free_ids() const { return (int32_t) std::count(id_used_.begin(), id_used_.end(), false); }
@@ -235,7 +244,7 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
 
     // ---- layout: leaf ids, each node's id set, positions
     std::vector<PendingTree>   pend(trees.size());
-    std::vector<Item>          items;
+    std::vector<batch::Cell>   items;
     std::vector<llama_seq_id>  ids;
     std::vector<int32_t>       pending_item(involved.size(), -1);
     // below[ti][i]: the leaf ids whose root path passes through node i of tree ti (its cell's id set)
@@ -278,7 +287,7 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
         for (size_t k = 0; k < involved.size(); k++) {
             Seq & s = get(involved[k]);
             if (s.n_kv == (int32_t) s.tokens.size()) continue;
-            Item it{ s.tokens.back(), s.n_kv, (int32_t) ids.size(), 0 };
+            batch::Cell it{ s.tokens.back(), s.n_kv, (int32_t) ids.size(), 0, true };
             ids.push_back(involved[k]);
             for (auto & p : pend) {
                 if (p.seq != involved[k]) continue;
@@ -297,36 +306,16 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
             for (int32_t i = 0; i < n; i++) {
                 pos[i]           = p.parent[i] < 0 ? p.base : pos[p.parent[i]] + 1;
                 const auto & set = below[ti][i];
-                items.push_back(Item{ p.tokens[i], pos[i], (int32_t) ids.size(), (int32_t) set.size() });
+                items.push_back(batch::Cell{ p.tokens[i], pos[i], (int32_t) ids.size(), (int32_t) set.size(), true });
                 ids.insert(ids.end(), set.begin(), set.end());
             }
         }
 
         // ---- one batched decode (n_batch chunks only when the forest is larger)
-        auto               rows_owner = std::make_shared<std::vector<float>>((size_t) items.size() * n_vocab_);
-        std::vector<float> & rows      = *rows_owner;
-        const int32_t      total = (int32_t) items.size();
-        for (int32_t start = 0; start < total; start += n_batch_) {
-            const int32_t m = std::min(n_batch_, total - start);
-            batch_.n_tokens = m;
-            for (int32_t i = 0; i < m; i++) {
-                const Item & it     = items[start + i];
-                batch_.token[i]     = it.token;
-                batch_.pos[i]       = it.pos;
-                batch_.n_seq_id[i]  = it.count;
-                for (int32_t j = 0; j < it.count; j++) batch_.seq_id[i][j] = ids[it.first + j];
-                batch_.logits[i] = 1;
-            }
-            const int32_t rc = decode_locked();
-            if (rc == 1) throw DuetError(code::CONTEXT_OVERFLOW, "no KV slots for the forest's " + str(total) + " tokens (context full)");
-            if (rc == 2) throw DuetError(code::ABORTED, "verification aborted");
-            if (rc != 0) throw DuetError(code::DECODE_FAILED, "llama_decode failed with code " + str(rc));
-            for (int32_t i = 0; i < m; i++) {
-                const float * src = llama_get_logits_ith(ctx_, i);
-                if (!src) throw DuetError(code::DECODE_FAILED, "llama.cpp returned no logits for row " + str(i));
-                std::memcpy(rows.data() + (size_t) (start + i) * n_vocab_, src, sizeof(float) * n_vocab_);
-            }
-        }
+        auto                 rows_owner = std::make_shared<std::vector<float>>();
+        std::vector<float> & rows       = *rows_owner;
+        const int32_t        total      = (int32_t) items.size();
+        batch::decode(ctx_, batch_, *decode_lock_, items, ids, n_vocab_, rows, "forest");
 
         // ---- the pending tokens are now in the KV: their rows become the sequences' rows
         for (size_t k = 0; k < involved.size(); k++) {

@@ -99,6 +99,11 @@ class Sequences {
     int64_t kv_cells(llama_seq_id seq = -1) const;
     int32_t free_ids() const;
 
+    // generate()'s beam strategies borrow n free ids for one generation (the context stays claimed meanwhile)
+    // and give them back emptied. Throws INVALID_ARGUMENT (naming `sequences`) when fewer are free.
+    std::vector<llama_seq_id> borrow(int32_t n);
+    void                      give_back(const std::vector<llama_seq_id> & ids);
+
   private:
     struct Seq {
         std::vector<llama_token> tokens;

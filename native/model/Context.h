@@ -40,6 +40,9 @@ class Context : public Napi::ObjectWrap<Context> {
     void acquire();
     void release() { busy_.store(false); }
 
+    // The context's KV sequences (created on first use); only while the context is claimed.
+    Sequences & sequences();
+
     // RAII claim for a synchronous operation on the JS thread.
     struct Claim {
         Context * c;
@@ -66,7 +69,6 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::Value CommitTree(const Napi::CallbackInfo & info);
     Napi::Value ReleaseForest(const Napi::CallbackInfo & info);
     Napi::Value KvCells(const Napi::CallbackInfo & info);
-    Sequences & sequences();
 
     void free_context();
 

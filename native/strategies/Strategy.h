@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,13 @@
 namespace duet {
 
 class Evaluator;
+class Model;
+class Sequences;
 
-enum class StrategyKind { GREEDY, SAMPLE, SPECULATIVE, CONTRASTIVE, SCD };
+enum class StrategyKind { GREEDY, SAMPLE, SPECULATIVE, CONTRASTIVE, SCD, BEAM };
+
+// beam search's stopping rule (HF generate(early_stopping=…)): see strategies/Beam.cpp
+enum class EarlyStopping { NO, YES, NEVER };
 
 struct GenerateConfig {
     StrategyKind                    kind = StrategyKind::GREEDY;
@@ -43,11 +49,24 @@ struct GenerateConfig {
     float amateur_temperature = 1.0f;  // τ_a
     bool  amateur_sees_prompt = true;  // false: the amateur sees only the generated text (Li et al.)
     bool  bonus               = true;  // scd: delayed-drafting bonus token when every draft is accepted
+    // beam
+    int32_t       beams          = 4;      // W
+    bool          beam_sample    = false;  // false: beam search (top-W); true: beam sampling (W i.i.d. draws from p_beam)
+    float         length_penalty = 1.0f;   // score = logProb / length^lengthPenalty
+    EarlyStopping early_stopping = EarlyStopping::NO;
 
     // n_amateur: the amateur's vocabulary size (ids past it are masked in the contrast)
     contrastive::Params contrast(int32_t n_amateur) const { return { alpha, beta, amateur_temperature, n_amateur }; }
 
     int32_t max_draft_tokens() const { return adaptive_draft ? std::min(64, 3 * draft_tokens) : draft_tokens; }
+};
+
+// One candidate of a beam strategy's result.
+struct BeamResult {
+    std::vector<llama_token> tokens;  // generated, the end-of-generation token excluded
+    double                   log_prob = 0;  // Σ raw expert log-probs of the generated tokens (end-of-generation included)
+    double                   score    = 0;  // log_prob / length^lengthPenalty
+    bool                     finished = false;  // ended by an end-of-generation token or a stop string
 };
 
 // Counters a strategy fills; the worker adds timing and token counts.
@@ -65,6 +84,10 @@ struct StrategyStats {
     // scd: amateur entropy (nats) at accepted / rejected drafts
     double  entropy_accepted = 0, entropy_rejected = 0;
     int64_t n_entropy_accepted = 0, n_entropy_rejected = 0;
+    // beam
+    int64_t                 batch_tokens  = 0;  // cells decoded by the generation passes (prompt excluded)
+    int64_t                 peak_kv_cells = 0;  // most KV cells held at once (prompt included)
+    std::vector<BeamResult> beams;              // best first
 };
 
 class Strategy {
@@ -74,6 +97,9 @@ class Strategy {
     virtual void    step(std::vector<llama_token> & out, int32_t max_new) = 0;
     virtual int32_t room() const                                   = 0;
     virtual void    stats(StrategyStats & s) const                 = 0;
+    // A strategy that decides itself when the generation is over (beam: once the search ends) returns the
+    // finish reason from then on; the worker ends with it unless the emitted tokens ended it first.
+    virtual const char * ended() const { return nullptr; }
 };
 
 // greedy / sample: the expert alone, one token per step.
@@ -85,6 +111,11 @@ std::unique_ptr<Strategy> make_speculative(Evaluator & expert, Evaluator & amate
 
 // contrastive: both models advance together, one token per step from the contrastive distribution.
 std::unique_ptr<Strategy> make_contrastive(Evaluator & expert, Evaluator & amateur, const GenerateConfig & cfg, Rng & rng);
+
+// beam search / beam sampling: W beams of the expert as KV sequences (sequence 0 and W − 1 lent by `pool`),
+// advanced together, one llama_decode per step.
+std::unique_ptr<Strategy> make_beam(Evaluator & expert, Sequences & pool, std::mutex & decode_lock, const Model & model, const GenerateConfig & cfg,
+                                    Rng & rng);
 
 // Prefills both models for the pair strategies and returns the first pending token (the prompt's last,
 // which neither has decoded). The expert gets the rest of the prompt; the amateur gets all of it, or

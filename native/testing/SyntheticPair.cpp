@@ -196,6 +196,10 @@ uint64_t write_model(const std::string & path, const PairSpec & s, int32_t n_lay
             const int64_t nr = std::min(chunk_rows, tp.ne1 - r0);
             rowsf.resize((size_t) (nr * tp.ne0));
             for (auto & v : rowsf) v = tp.init == Init::ONES ? 1.0f : (float) (rng.normal() * tp.std);
+            if (s.eos_like >= 0 && tp.name == "output.weight") {
+                if (r0 != 0 || nr != tp.ne1 || s.eos_like >= tp.ne1) throw DuetError(code::INVALID_ARGUMENT, "eosLike needs a small vocabulary and a token inside it");
+                for (int64_t i = 0; i < tp.ne0; i++) rowsf[2 * tp.ne0 + i] = rowsf[s.eos_like * tp.ne0 + i] + (float) (rng.normal() * 0.1 * tp.std);
+            }
             const size_t nbytes = ggml_row_size(tp.type, tp.ne0) * (size_t) nr;
             if (tp.type == GGML_TYPE_F32) {
                 write_all(f.get(), rowsf.data(), nbytes, path);

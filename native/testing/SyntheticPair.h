@@ -35,6 +35,9 @@ struct PairSpec {
     // like the others (so the expert gives them real probability). The shared ids are identical.
     int32_t     expert_vocab_pad  = 0;
     int32_t     amateur_vocab_pad = 0;
+    // ≥ 0: the output row of end-of-generation (id 2) becomes this token's row plus N(0, (0.1·σ)²) noise, so the
+    // model ends about as often as it emits that token (beam tests need finished candidates); −1: random like the rest
+    int32_t     eos_like = -1;
 };
 
 struct PairFiles {

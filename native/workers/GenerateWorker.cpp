@@ -32,6 +32,7 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     else if (kind == "speculative") cfg.kind = StrategyKind::SPECULATIVE;
     else if (kind == "contrastive") cfg.kind = StrategyKind::CONTRASTIVE;
     else if (kind == "scd") cfg.kind = StrategyKind::SCD;
+    else if (kind == "beam") cfg.kind = StrategyKind::BEAM;
     else throw DuetError(code::INVALID_ARGUMENT, "unknown strategy '" + kind + "'");
     cfg.prompt = args::tokens(o.Get("prompt"), "prompt", n_vocab);
     if (cfg.prompt.empty()) throw DuetError(code::INVALID_ARGUMENT, "Expected a non-empty prompt");
@@ -50,6 +51,17 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     cfg.amateur_temperature  = (float) args::opt_number(o, "amateurTemperature", 1.0, 1e-6, 1e6);
     cfg.amateur_sees_prompt  = args::opt_boolean(o, "amateurSeesPrompt", true);
     cfg.bonus                = args::opt_boolean(o, "bonus", true);
+    cfg.beams                = (int32_t) args::opt_integer(o, "beams", 4, 1, kMaxSequences);
+    cfg.beam_sample          = args::opt_boolean(o, "sample", false);
+    cfg.length_penalty       = (float) args::opt_number(o, "lengthPenalty", 1.0, -1e6, 1e6);
+    const std::string early  = o.Get("earlyStopping").IsUndefined() ? "false" : args::string(o.Get("earlyStopping"), "earlyStopping");
+    if (early == "false") cfg.early_stopping = EarlyStopping::NO;
+    else if (early == "true") cfg.early_stopping = EarlyStopping::YES;
+    else if (early == "never") cfg.early_stopping = EarlyStopping::NEVER;
+    else throw DuetError(code::INVALID_ARGUMENT, "earlyStopping must be 'false', 'true' or 'never'");
+    if (cfg.kind == StrategyKind::BEAM && cfg.beam_sample && cfg.sampling.temperature <= 0.0f) {
+        throw DuetError(code::INVALID_ARGUMENT, "beam sampling needs a temperature > 0");
+    }
     cfg.greedy               = cfg.kind == StrategyKind::GREEDY || cfg.sampling.temperature <= 0.0f;
     if (cfg.kind != StrategyKind::SAMPLE && o.Get("temperature").IsUndefined()) cfg.greedy = true;
     return cfg;
@@ -124,6 +136,8 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
             if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
             strategy = cfg_.kind == StrategyKind::CONTRASTIVE ? make_contrastive(expert, *amateur, cfg_, rng)
                                                                : make_speculative(expert, *amateur, cfg_, rng);
+        } else if (cfg_.kind == StrategyKind::BEAM) {
+            strategy = make_beam(expert, expert_->sequences(), expert_->decode_mutex(), *em, cfg_, rng);
         } else {
             strategy = make_plain(expert, cfg_, rng);
         }
@@ -176,6 +190,10 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
                 }
             }
             if (!chunk.tokens.empty() || !chunk.text.empty()) progress.Send(&chunk, 1);
+            if (!done && strategy->ended()) {
+                finish_ = strategy->ended();
+                done    = true;
+            }
         }
         if (finish_ != "stop") {
             Chunk tail;
@@ -186,6 +204,16 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         gen_ms_ = ms_since(t_gen);
         wall_ms_ = ms_since(t0);
         strategy->stats(stats_);
+        for (const BeamResult & b : stats_.beams) {
+            TextAssembler t(cfg_.stop);
+            std::string   ignored;
+            bool          stopped = false;
+            for (llama_token tok : b.tokens) {
+                if ((stopped = t.push(em->piece(tok), ignored))) break;
+            }
+            if (!stopped) t.flush();
+            beam_texts_.push_back(t.text());
+        }
     }
 
     void OnProgress(const Chunk * data, size_t count) override {
@@ -235,6 +263,22 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
             s.Set("draftMs", stats_.draft_ms);
             s.Set("verifyMs", stats_.verify_ms);
         }
+        if (cfg_.kind == StrategyKind::BEAM) {
+            s.Set("batchTokens", (double) stats_.batch_tokens);
+            s.Set("peakKvCells", (double) stats_.peak_kv_cells);
+            Napi::Array beams = Napi::Array::New(env, stats_.beams.size());
+            for (size_t i = 0; i < stats_.beams.size(); i++) {
+                const BeamResult & b = stats_.beams[i];
+                Napi::Object       o = Napi::Object::New(env);
+                o.Set("tokens", args::to_int32_array(env, b.tokens));
+                o.Set("text", Napi::String::New(env, beam_texts_[i]));
+                o.Set("logProb", b.log_prob);
+                o.Set("score", b.score);
+                o.Set("finished", b.finished);
+                beams.Set(i, o);
+            }
+            r.Set("beams", beams);
+        }
         r.Set("stats", s);
         deferred_.Resolve(r);
     }
@@ -264,6 +308,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
     std::string              text_;
     std::string              finish_ = "length";
     StrategyStats            stats_;
+    std::vector<std::string> beam_texts_;  // beam: each candidate's text (stop strings applied)
     double                   prompt_ms_ = 0, gen_ms_ = 0, wall_ms_ = 0;
 };
 

@@ -39,6 +39,8 @@ const strategies = [
     { strategy: 'speculative', temperature: 0.8 },
     { strategy: 'contrastive' },
     { strategy: 'scd', temperature: 0.7 },
+    { strategy: 'beam', beams: 3 },
+    { strategy: 'beam', beams: 4, sample: true, temperature: 1 },
 ];
 const prompts = ['The quick brown fox', 'Once upon a time', 'In a hole in the ground there lived', 'x'];
 const counts = { generate: 0, aborted: 0, streamsAbandoned: 0, forests: 0, reloads: 0, disposedMidRun: 0 };
