@@ -34,30 +34,21 @@
 #include "model/Model.h"
 #include "napi/errors.h"
 #include "sampling/Beam.h"
+#include "strategies/BeamBook.h"
 #include "strategies/Strategy.h"
-#include "workers/TextAssembler.h"
 
 namespace duet {
 
 namespace {
 
 struct Hyp {
-    std::vector<llama_token> tokens;          // generated (the end-of-generation token excluded)
-    double                   log_prob = 0;    // Σ log p of every generated token, end-of-generation included
-    int32_t                  length   = 0;    // tokens scored (end-of-generation included)
-    TextAssembler            text;            // this beam's text with the stop strings applied
-    llama_seq_id             seq    = -1;     // live: its KV sequence
-    int32_t                  row    = 0;      // live: its logits row after the last decode
-    int32_t                  parent = -1;     // during a step: the beam it extends
-    llama_token              eog    = -1;     // finished by an end-of-generation token: that token
-    const char *             reason = nullptr;  // "eos" | "stop" (finished), "length" | "context" (live at the end)
+    BeamPath     path;
+    llama_seq_id seq    = -1;  // live: its KV sequence
+    int32_t      row    = 0;   // live: its logits row after the last decode
+    int32_t      parent = -1;  // during a step: the beam it extends
 
-    explicit Hyp(const std::vector<std::string> & stops) : text(stops) {}
+    explicit Hyp(const std::vector<std::string> & stops) : path(stops) {}
 };
-
-double score_of(const Hyp & h, float length_penalty) {
-    return h.length > 0 ? h.log_prob / std::pow((double) h.length, (double) length_penalty) : h.log_prob;
-}
 
 class Beam final : public Strategy {
   public:
@@ -70,6 +61,7 @@ class Beam final : public Strategy {
           rng_(rng),
           n_vocab_(expert.n_vocab()),
           width_(cfg.beams),
+          book_(cfg, cfg.beams),
           batch_(llama_batch_init(std::max(cfg.beams, 1), 0, std::max(cfg.beams, 1))) {
         borrowed_ = pool_.borrow(width_ - 1);
         free_.assign(borrowed_.begin(), borrowed_.end());
@@ -90,13 +82,13 @@ class Beam final : public Strategy {
 
     int32_t room() const override { return 0; }  // the strategy ends itself on a full context ("context")
 
-    const char * ended() const override { return ended_; }
+    const char * ended() const override { return book_.ended(); }
 
     void step(std::vector<llama_token> & out, int32_t /*max_new*/) override {
-        if (ended_) return;
+        if (book_.ended()) return;
         const int32_t       n_live = (int32_t) live_.size();
         std::vector<double> S(n_live);
-        for (int32_t u = 0; u < n_live; u++) S[u] = live_[u].log_prob;
+        for (int32_t u = 0; u < n_live; u++) S[u] = live_[u].path.log_prob;
         // each live beam's row (identical beams share one decoded row)
         beam_rows_.resize((size_t) n_live * n_vocab_);
         for (int32_t u = 0; u < n_live; u++) {
@@ -118,38 +110,26 @@ class Beam final : public Strategy {
 
         // the new beams, and the candidates that finish at this step
         std::vector<Hyp> next;
-        const llama_vocab * vocab = model_.vocab();
         for (size_t rank = 0; rank < children.size(); rank++) {
             const beam::Child & c = children[rank];
             if (!cfg_.beam_sample && (int32_t) next.size() == width_) break;
-            Hyp h      = live_[c.beam];
-            h.parent   = c.beam;
-            h.log_prob += c.logp;
-            h.length++;
-            if (llama_vocab_is_eog(vocab, c.token)) {
-                // beam search keeps an end-of-generation child only among the W best (HF)
-                if (cfg_.beam_sample || (int32_t) rank < width_) {
-                    h.eog    = c.token;
-                    h.reason = "eos";
-                    add_finished(std::move(h));
-                }
-                continue;
-            }
-            h.tokens.push_back(c.token);
-            std::string ignored;
-            if (h.text.push(model_.piece(c.token), ignored)) {
-                h.reason = "stop";
-                add_finished(std::move(h));
+            Hyp h    = live_[c.beam];
+            h.parent = c.beam;
+            if (h.path.extend(c.token, c.logp, model_)) {
+                // beam search keeps an end-of-generation child only among the W best (HF); a stop string always ends it
+                if (cfg_.beam_sample || (int32_t) rank < width_ || h.path.eog < 0) book_.add_finished(h.path);
                 continue;
             }
             next.push_back(std::move(h));
         }
 
-        const int32_t generated = (int32_t) live_[0].tokens.size() + 1;  // every live beam has this length now
-        const char *  end       = nullptr;
+        const int32_t generated = (int32_t) live_[0].path.tokens.size() + 1;  // every live beam has this length now
+        double        best      = -INFINITY;
+        for (const Hyp & h : next) best = std::max(best, h.path.log_prob);
+        const char * end = nullptr;
         if (next.empty()) end = "finished";
         else if (generated >= cfg_.max_tokens) end = "length";
-        else if (search_is_over(next, generated)) end = "finished";
+        else if (book_.search_is_over(best, generated)) end = "finished";
         else if (pos_ + 1 > expert_.n_ctx()) end = "context";
         if (!end) {
             try {
@@ -160,37 +140,26 @@ class Beam final : public Strategy {
             }
         }
         if (end) {
-            finish(next, end, out);
+            book_.finish(paths(next), end, out);
+            live_.clear();  // every sequence is emptied when the ids go back (destructor) and by the worker (0)
             return;
         }
         live_ = std::move(next);
-        emit_common_prefix(out);
+        book_.emit_common_prefix(paths(live_), out);
     }
 
     void stats(StrategyStats & s) const override {
         s.expert_passes = expert_.passes + passes_;
         s.batch_tokens  = batch_tokens_;
         s.peak_kv_cells = peak_cells_;
-        s.beams         = results_;
+        s.beams         = book_.results();
     }
 
   private:
-    void add_finished(Hyp h) {
-        finished_.push_back(std::move(h));
-        std::stable_sort(finished_.begin(), finished_.end(), [&](const Hyp & a, const Hyp & b) { return score_of(a, cfg_.length_penalty) > score_of(b, cfg_.length_penalty); });
-        if ((int32_t) finished_.size() > width_) finished_.pop_back();
-    }
-
-    // HF BeamHypotheses.is_done: only with W finished candidates
-    bool search_is_over(const std::vector<Hyp> & next, int32_t generated) const {
-        if ((int32_t) finished_.size() < width_) return false;
-        if (cfg_.early_stopping == EarlyStopping::YES) return true;
-        double best = -INFINITY;
-        for (const Hyp & h : next) best = std::max(best, h.log_prob);
-        const float  lp    = cfg_.length_penalty;
-        const double len   = cfg_.early_stopping == EarlyStopping::NEVER && lp > 0 ? (double) cfg_.max_tokens : (double) generated;
-        const double worst = score_of(finished_.back(), lp);
-        return worst >= best / std::pow(len, (double) lp);
+    static std::vector<const BeamPath *> paths(const std::vector<Hyp> & hyps) {
+        std::vector<const BeamPath *> v;
+        for (const Hyp & h : hyps) v.push_back(&h.path);
+        return v;
     }
 
     // KV: each new beam takes its parent's sequence (first child) or a free id sharing the parent's cells;
@@ -218,7 +187,7 @@ class Beam final : public Strategy {
         }
         // one cell per distinct (parent, token)
         std::map<std::pair<int32_t, llama_token>, std::vector<size_t>> groups;
-        for (size_t i = 0; i < next.size(); i++) groups[{ next[i].parent, next[i].tokens.back() }].push_back(i);
+        for (size_t i = 0; i < next.size(); i++) groups[{ next[i].parent, next[i].path.tokens.back() }].push_back(i);
         std::vector<batch::Cell>  cells;
         std::vector<llama_seq_id> ids;
         for (auto & [key, members] : groups) {
@@ -233,7 +202,9 @@ class Beam final : public Strategy {
         passes_++;
         batch_tokens_ += (int64_t) cells.size();
         pos_++;
-        peak_cells_ = std::max(peak_cells_, (int64_t) expert_.n_past() + distinct_cells(next));
+        std::vector<const std::vector<llama_token> *> toks;
+        for (const Hyp & h : next) toks.push_back(&h.path.tokens);
+        peak_cells_ = std::max(peak_cells_, (int64_t) expert_.n_past() + distinct_cells(toks));
     }
 
     llama_seq_id take_free() {
@@ -246,62 +217,6 @@ class Beam final : public Strategy {
         return id;
     }
 
-    // cells held by the generated tokens of `beams`: the nodes of their prefix trie
-    static int64_t distinct_cells(const std::vector<Hyp> & beams) {
-        std::vector<const std::vector<llama_token> *> v;
-        for (const Hyp & h : beams) v.push_back(&h.tokens);
-        std::sort(v.begin(), v.end(), [](auto * a, auto * b) { return *a < *b; });
-        int64_t n = 0;
-        for (size_t i = 0; i < v.size(); i++) {
-            size_t lcp = 0;
-            if (i > 0) {
-                while (lcp < v[i]->size() && lcp < v[i - 1]->size() && (*v[i])[lcp] == (*v[i - 1])[lcp]) lcp++;
-            }
-            n += (int64_t) (v[i]->size() - lcp);
-        }
-        return n;
-    }
-
-    void emit_common_prefix(std::vector<llama_token> & out) {
-        const std::vector<llama_token> & ref = live_[0].tokens;
-        size_t                           n   = ref.size();
-        auto clip = [&](const std::vector<llama_token> & t) {
-            size_t i = 0;
-            while (i < n && i < t.size() && t[i] == ref[i]) i++;
-            n = i;
-        };
-        for (const Hyp & h : live_) clip(h.tokens);
-        for (const Hyp & h : finished_) clip(h.tokens);
-        for (size_t i = committed_; i < n; i++) out.push_back(ref[i]);
-        committed_ = std::max(committed_, n);
-    }
-
-    void finish(std::vector<Hyp> & live, const char * end, std::vector<llama_token> & out) {
-        std::vector<Hyp> all = finished_;
-        if (std::string(end) == "length" || std::string(end) == "context" || all.empty()) {
-            for (Hyp & h : live) {
-                h.reason = std::string(end) == "context" ? "context" : "length";
-                all.push_back(h);
-            }
-        }
-        std::stable_sort(all.begin(), all.end(), [&](const Hyp & a, const Hyp & b) { return score_of(a, cfg_.length_penalty) > score_of(b, cfg_.length_penalty); });
-        if ((int32_t) all.size() > width_) all.erase(all.begin() + width_, all.end());
-        for (const Hyp & h : all) {
-            BeamResult r;
-            r.tokens   = h.tokens;
-            r.log_prob = h.log_prob;
-            r.score    = score_of(h, cfg_.length_penalty);
-            r.finished = h.eog >= 0 || std::string(h.reason ? h.reason : "") == "stop";
-            results_.push_back(std::move(r));
-        }
-        const Hyp & best = all.front();
-        for (size_t i = committed_; i < best.tokens.size(); i++) out.push_back(best.tokens[i]);
-        if (best.eog >= 0) out.push_back(best.eog);
-        committed_ = best.tokens.size();
-        ended_     = best.reason ? best.reason : "length";
-        live_.clear();  // every sequence is emptied when the ids go back (destructor) and by the worker (0)
-    }
-
     Evaluator &            expert_;
     Sequences &            pool_;
     std::mutex &           lock_;
@@ -310,20 +225,17 @@ class Beam final : public Strategy {
     Rng &                  rng_;
     const int32_t          n_vocab_;
     const int32_t          width_;
+    BeamBook               book_;
     llama_batch            batch_;
     std::vector<llama_seq_id> borrowed_;  // ids lent by the context's pool for this generation
     std::vector<llama_seq_id> free_;      // of those, the ones no live beam holds
     bool                      zero_free_ = false;  // sequence 0 (generate()'s own) holds no live beam
 
     std::vector<Hyp>        live_;
-    std::vector<Hyp>        finished_;  // the W best finished candidates, best first
     std::vector<float>      rows_;      // [distinct cells of the last step, n_vocab] logits
     std::vector<float>      beam_rows_; // [n_live, n_vocab]: each live beam's row
     std::vector<float>      joint_;     // sampling: [n_live · n_vocab]
-    std::vector<BeamResult> results_;
     int32_t                 pos_       = 0;  // position of the next decoded token (all live beams share it)
-    size_t                  committed_ = 0;  // tokens emitted
-    const char *            ended_     = nullptr;
     int64_t                 passes_ = 0, batch_tokens_ = 0, peak_cells_ = 0;
 };
 
