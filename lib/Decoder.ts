@@ -52,10 +52,16 @@ export interface GenerationStats {
     meanEntropyAccepted?: number;
     /** `'scd'`: mean entropy (nats) of the amateur's distribution at rejected drafts. */
     meanEntropyRejected?: number;
-    /** `'beam'`: tokens decoded by the generation passes (one per distinct beam and step; the prompt excluded). */
+    /** `'beam'`, `'dsbd'`: tokens decoded by the expert's generation passes (`'beam'`: one per distinct beam and step; `'dsbd'`: the forests; the prompt excluded). */
     batchTokens?: number;
-    /** `'beam'`: the most KV cells the generation held at once (prompt included; beams share their common prefix). */
+    /** `'beam'`, `'dsbd'`, `'speculative'`, `'scd'`: the most KV cells of the expert the generation held at once (prompt included; beams share their common prefix). */
     peakKvCells?: number;
+    /** `'dsbd'`: `widthHistogram[w]` = verified layers that needed w accepted drafts (the dynamic width W_l). */
+    widthHistogram?: number[];
+    /** `'dsbd'`: the most tokens one forest verification pass held. */
+    forestNodesMax?: number;
+    /** `'dsbd'`: mean tokens per forest verification pass. */
+    meanForestNodes?: number;
 }
 
 /** One candidate of a `'beam'` generation. */
@@ -77,7 +83,7 @@ export interface GenerationResult {
     tokens: number[];
     finishReason: FinishReason;
     stats: GenerationStats;
-    /** `'beam'`: up to W candidates, best first; `text`/`tokens` are the first one's. */
+    /** `'beam'`, `'dsbd'`: up to W candidates, best first; `text`/`tokens` are the first one's. */
     beams?: BeamCandidate[];
 }
 
@@ -242,11 +248,21 @@ export class Decoder {
                         ...(opts.strategy === 'speculative' || opts.strategy === 'scd'
                             ? { draftTokens: opts.draftTokens, draftConfidence: opts.draftConfidence, adaptiveDraft: opts.adaptiveDraft }
                             : {}),
+                        ...(opts.strategy === 'dsbd'
+                            ? {
+                                  draftTokens: opts.draftTokens,
+                                  draftBeams: opts.draftBeams,
+                                  widthThreshold: opts.widthThreshold,
+                                  minWidth: opts.minWidth,
+                                  singleBeam: opts.singleBeam,
+                                  select: opts.select,
+                              }
+                            : {}),
                         ...(opts.strategy === 'contrastive' || opts.strategy === 'scd'
                             ? { alpha: opts.alpha, beta: opts.beta, amateurTemperature: opts.amateurTemperature, amateurSeesPrompt: opts.amateurSeesPrompt }
                             : {}),
                         ...(opts.strategy === 'scd' ? { bonus: opts.bonus } : {}),
-                        ...(opts.strategy === 'beam'
+                        ...(opts.strategy === 'beam' || opts.strategy === 'dsbd'
                             ? { beams: opts.beams, sample: opts.sample, lengthPenalty: opts.lengthPenalty, earlyStopping: opts.earlyStopping === 'never' ? 'never' : opts.earlyStopping ? 'true' : 'false' }
                             : {}),
                         seed: opts.seed,

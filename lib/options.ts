@@ -74,12 +74,14 @@ export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readon
 }
 
 /** Decoding strategies: `greedy`, `sample` and `beam` use the expert alone; the others need a pair. */
-export type Strategy = 'greedy' | 'sample' | 'speculative' | 'contrastive' | 'scd' | 'beam';
-export const strategies: readonly Strategy[] = ['greedy', 'sample', 'speculative', 'contrastive', 'scd', 'beam'];
+export type Strategy = 'greedy' | 'sample' | 'speculative' | 'contrastive' | 'scd' | 'beam' | 'dsbd';
+export const strategies: readonly Strategy[] = ['greedy', 'sample', 'speculative', 'contrastive', 'scd', 'beam', 'dsbd'];
 /** Strategies that need the amateur (a ModelPair). */
-export const pairStrategies: readonly Strategy[] = ['speculative', 'contrastive', 'scd'];
-/** Strategies where the amateur drafts and the expert verifies. */
+export const pairStrategies: readonly Strategy[] = ['speculative', 'contrastive', 'scd', 'dsbd'];
+/** Strategies where the amateur drafts chains and the expert verifies them. */
 const draftStrategies: readonly Strategy[] = ['speculative', 'scd'];
+/** Strategies over beams (bookkeeping of candidates: width, length penalty, early stopping). */
+const beamStrategies: readonly Strategy[] = ['beam', 'dsbd'];
 /** Strategies that sample from the contrastive distribution. */
 const contrastStrategies: readonly Strategy[] = ['contrastive', 'scd'];
 
@@ -92,7 +94,7 @@ export interface GenerateOptions {
      * Defaults to `'greedy'`.
      */
     strategy?: Strategy;
-    /** Draft length γ of `'speculative'` and `'scd'` (1–64). Defaults to `4`. */
+    /** Draft length γ of `'speculative'` and `'scd'` (1–64; defaults to `4`) and of `'dsbd'` (draft layers; defaults to `3`). */
     draftTokens?: number;
     /**
      * `'speculative'` / `'scd'`: stop drafting after a draft whose amateur top probability is below this
@@ -122,9 +124,29 @@ export interface GenerateOptions {
     bonus?: boolean;
     /**
      * `'beam'`: the number of beams W (1–256; no more than the context's free sequence slots: `sequences`
-     * at load, 16 by default, minus one for generate() and any sequences you hold). Defaults to `4`.
+     * at load, 16 by default, minus one for generate() and any sequences you hold). `'dsbd'`: W_L, the beams
+     * each iteration outputs. Defaults to `4`.
      */
     beams?: number;
+    /** `'dsbd'`: W_S, the amateur's draft beams per layer (1–64). Defaults to `4`. */
+    draftBeams?: number;
+    /**
+     * `'dsbd'`: t in (0, 1]: a layer needs the largest number K of accepted drafts whose probability
+     * P(≥ K accepted of W_S) is at least t (at least `minWidth`). Defaults to `0.7`.
+     */
+    widthThreshold?: number;
+    /** `'dsbd'`: W_min, the fewest acceptances a layer needs (1–draftBeams). Defaults to `1`. */
+    minWidth?: number;
+    /**
+     * `'dsbd'`: keep one beam between iterations (the cache then holds one path and the transient forest, as
+     * speculative decoding does). Defaults to `false`.
+     */
+    singleBeam?: boolean;
+    /**
+     * `'dsbd'` with `singleBeam`: which output beam to keep: `'sample'` (the first output slot, distributed as
+     * beam sampling's) or `'best'` (the highest-scoring one). Defaults to `'sample'`.
+     */
+    select?: 'sample' | 'best';
     /**
      * `'beam'`: `false` = beam search (each step keeps the W best children by cumulative log-prob, as
      * HF `generate(num_beams=W)`); `true` = beam sampling (each step draws W children with replacement from
@@ -133,12 +155,12 @@ export interface GenerateOptions {
      */
     sample?: boolean;
     /**
-     * `'beam'`: candidates are ranked by logProb / length^lengthPenalty (length = generated tokens, the
+     * `'beam'`, `'dsbd'`: candidates are ranked by logProb / length^lengthPenalty (length = generated tokens, the
      * end-of-generation token included): > 0 favours longer outputs, 0 ranks by logProb. Defaults to `1`.
      */
     lengthPenalty?: number;
     /**
-     * `'beam'`: when the search ends once W candidates have finished: `true` at once; `false` when no live
+     * `'beam'`, `'dsbd'`: when the search ends once W candidates have finished: `true` at once; `false` when no live
      * beam can beat them at its current length (HF's heuristic); `'never'` when none can even at maxTokens.
      * Defaults to `false`.
      */
@@ -147,7 +169,8 @@ export interface GenerateOptions {
     maxTokens?: number;
     /**
      * Sampling temperature: > 0 for `'sample'` (defaults to `0.8`) and beam sampling (`'beam'` with
-     * `sample: true`; defaults to `1`; it tempers each step's conditional, never the cumulative scores);
+     * `sample: true`; defaults to `1`; it tempers each step's conditional, never the cumulative scores), and
+     * `'dsbd'` (defaults to `1`; `0` gives beam search, see the README);
      * ≥ 0 for the pair strategies (defaults to `0`, greedy). For `'contrastive'` / `'scd'` it divides the
      * contrastive logits (after the α mask).
      * Values below 1e-30 act as 1e-30: the distribution is then uniform over the largest logits.
@@ -178,6 +201,11 @@ export interface ResolvedGenerateOptions {
     amateurSeesPrompt: boolean;
     bonus: boolean;
     beams: number;
+    draftBeams: number;
+    widthThreshold: number;
+    minWidth: number;
+    singleBeam: boolean;
+    select: 'sample' | 'best';
     sample: boolean;
     lengthPenalty: number;
     earlyStopping: boolean | 'never';
@@ -203,6 +231,12 @@ export const generateDefaults = {
     amateurSeesPrompt: true,
     bonus: true,
     beams: 4,
+    draftBeams: 4,
+    dsbdDraftTokens: 3,
+    widthThreshold: 0.7,
+    minWidth: 1,
+    singleBeam: false,
+    select: 'sample',
     sample: false,
     lengthPenalty: 1,
     earlyStopping: false,
@@ -214,9 +248,10 @@ export const generateDefaults = {
 
 const samplingKeys = ['temperature', 'topK', 'topP', 'minP', 'seed'] as const;
 const draftKeys = ['draftTokens', 'draftConfidence', 'adaptiveDraft'] as const;
+const dsbdKeys = ['draftBeams', 'widthThreshold', 'minWidth', 'singleBeam', 'select'] as const;
 const contrastKeys = ['alpha', 'beta', 'amateurTemperature', 'amateurSeesPrompt'] as const;
-const beamKeys = ['beams', 'sample', 'lengthPenalty', 'earlyStopping'] as const;
-const generateKeys = ['strategy', 'maxTokens', 'stop', 'signal', 'bonus', ...draftKeys, ...contrastKeys, ...samplingKeys, ...beamKeys] as const;
+const beamKeys = ['beams', 'lengthPenalty', 'earlyStopping'] as const;
+const generateKeys = ['strategy', 'maxTokens', 'stop', 'signal', 'bonus', 'sample', ...draftKeys, ...contrastKeys, ...samplingKeys, ...beamKeys, ...dsbdKeys] as const;
 
 export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
     const o = is.options('generate options', raw);
@@ -235,10 +270,14 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
             }
         }
     };
-    notFor(draftKeys, draftStrategies);
+    notFor(['draftTokens'], [...draftStrategies, 'dsbd']);
+    notFor(['draftConfidence', 'adaptiveDraft'], draftStrategies);
     notFor(contrastKeys, contrastStrategies);
     notFor(['bonus'], ['scd']);
-    notFor(beamKeys, ['beam']);
+    notFor(beamKeys, beamStrategies);
+    notFor(['sample'], ['beam']);
+    notFor(dsbdKeys, ['dsbd']);
+    if (o['select'] !== undefined && o['singleBeam'] !== true) throw new InvalidArgumentError('Option "select" applies with singleBeam: true only');
     const sample = o['sample'] === undefined ? generateDefaults.sample : is.boolean('sample', o['sample']);
     if (strategy === 'beam' && !sample) {
         for (const k of samplingKeys) {
@@ -248,7 +287,7 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
     const pairStrategy = pairStrategies.includes(strategy);
     const temperature =
         o['temperature'] === undefined
-            ? pairStrategy ? 0 : strategy === 'beam' ? (sample ? 1 : 0) : generateDefaults.temperature
+            ? strategy === 'dsbd' ? 1 : pairStrategy ? 0 : strategy === 'beam' ? (sample ? 1 : 0) : generateDefaults.temperature
             : pairStrategy
               ? is.number('temperature', o['temperature'], 0, 1e6)
               : is.number('temperature', o['temperature'], 0, 1e6, { exclusiveMin: true });
@@ -259,10 +298,16 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
         if (!list || list.some((x) => typeof x !== 'string' || x.length === 0)) throw is.invalid('stop', 'a non-empty string or an array of non-empty strings', s);
         stop = list as string[];
     }
+    if (o['minWidth'] !== undefined && o['draftBeams'] !== undefined && (o['minWidth'] as number) > (o['draftBeams'] as number)) {
+        throw new InvalidArgumentError(`Option "minWidth" (${String(o['minWidth'])}) must not exceed draftBeams (${String(o['draftBeams'])})`);
+    }
     return {
         strategy,
         maxTokens: o['maxTokens'] === undefined ? generateDefaults.maxTokens : is.integer('maxTokens', o['maxTokens'], 0, 16_777_216),
-        draftTokens: o['draftTokens'] === undefined ? generateDefaults.draftTokens : is.integer('draftTokens', o['draftTokens'], 1, 64),
+        draftTokens:
+            o['draftTokens'] === undefined
+                ? strategy === 'dsbd' ? generateDefaults.dsbdDraftTokens : generateDefaults.draftTokens
+                : is.integer('draftTokens', o['draftTokens'], 1, 64),
         draftConfidence: o['draftConfidence'] === undefined ? generateDefaults.draftConfidence : is.number('draftConfidence', o['draftConfidence'], 0, 1),
         adaptiveDraft: o['adaptiveDraft'] === undefined ? generateDefaults.adaptiveDraft : is.boolean('adaptiveDraft', o['adaptiveDraft']),
         alpha: o['alpha'] === undefined ? generateDefaults.alpha : is.number('alpha', o['alpha'], 0, 1),
@@ -274,6 +319,12 @@ export function resolveGenerateOptions(raw: unknown): ResolvedGenerateOptions {
         amateurSeesPrompt: o['amateurSeesPrompt'] === undefined ? generateDefaults.amateurSeesPrompt : is.boolean('amateurSeesPrompt', o['amateurSeesPrompt']),
         bonus: o['bonus'] === undefined ? generateDefaults.bonus : is.boolean('bonus', o['bonus']),
         beams: o['beams'] === undefined ? generateDefaults.beams : is.integer('beams', o['beams'], 1, 256),
+        draftBeams: o['draftBeams'] === undefined ? generateDefaults.draftBeams : is.integer('draftBeams', o['draftBeams'], 1, 64),
+        widthThreshold:
+            o['widthThreshold'] === undefined ? generateDefaults.widthThreshold : is.number('widthThreshold', o['widthThreshold'], 0, 1, { exclusiveMin: true }),
+        minWidth: o['minWidth'] === undefined ? generateDefaults.minWidth : is.integer('minWidth', o['minWidth'], 1, 64),
+        singleBeam: o['singleBeam'] === undefined ? generateDefaults.singleBeam : is.boolean('singleBeam', o['singleBeam']),
+        select: o['select'] === undefined ? generateDefaults.select : is.oneOf('select', o['select'], ['sample', 'best'] as const),
         sample,
         lengthPenalty: o['lengthPenalty'] === undefined ? generateDefaults.lengthPenalty : is.number('lengthPenalty', o['lengthPenalty'], -1e6, 1e6),
         earlyStopping:

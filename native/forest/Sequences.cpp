@@ -315,7 +315,7 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
         auto                 rows_owner = std::make_shared<std::vector<float>>();
         std::vector<float> & rows       = *rows_owner;
         const int32_t        total      = (int32_t) items.size();
-        batch::decode(ctx_, batch_, *decode_lock_, items, ids, n_vocab_, rows, "forest");
+        batch::decode(ctx_, batch_, *decode_lock_, items, ids, n_vocab_, n_vocab_, rows, "forest");
 
         // ---- the pending tokens are now in the KV: their rows become the sequences' rows
         for (size_t k = 0; k < involved.size(); k++) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "napi/errors.h"
@@ -9,12 +10,13 @@
 namespace duet::batch {
 
 void decode(llama_context * ctx, llama_batch & batch, std::mutex & decode_lock, const std::vector<Cell> & cells,
-            const std::vector<llama_seq_id> & ids, int32_t n_vocab, std::vector<float> & rows, const char * what) {
+            const std::vector<llama_seq_id> & ids, int32_t n_vocab, int32_t width, std::vector<float> & rows, const char * what) {
     const int32_t n_batch = (int32_t) llama_n_batch(ctx);
     const int32_t total   = (int32_t) cells.size();
     size_t        n_rows  = 0;
     for (const Cell & c : cells) n_rows += c.logits ? 1 : 0;
-    rows.resize(n_rows * (size_t) n_vocab);
+    rows.resize(n_rows * (size_t) width);
+    const int32_t n_copy = std::min(n_vocab, width);
     size_t row = 0;
     for (int32_t start = 0; start < total; start += n_batch) {
         const int32_t m = std::min(n_batch, total - start);
@@ -39,7 +41,9 @@ void decode(llama_context * ctx, llama_batch & batch, std::mutex & decode_lock, 
             if (!batch.logits[i]) continue;
             const float * src = llama_get_logits_ith(ctx, i);
             if (!src) throw DuetError(code::DECODE_FAILED, "llama.cpp returned no logits for row " + std::to_string(i));
-            std::memcpy(rows.data() + row * n_vocab, src, sizeof(float) * n_vocab);
+            float * dst = rows.data() + row * width;
+            std::memcpy(dst, src, sizeof(float) * n_copy);
+            std::fill(dst + n_copy, dst + width, -std::numeric_limits<float>::infinity());
             row++;
         }
     }

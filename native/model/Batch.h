@@ -19,12 +19,13 @@ struct Cell {
     bool        logits = true;
 };
 
-// Decodes `cells` (in order) and writes one logits row of n_vocab floats per cell with logits set, in cell
-// order, to rows. Throws DuetError: CONTEXT_OVERFLOW when no KV slot is left (rc 1), ABORTED (rc 2),
+// Decodes `cells` (in order) and writes one logits row of `width` floats per cell with logits set, in cell
+// order, to rows: the model's n_vocab logits, cut or padded with −inf to `width` (an amateur aligned to its
+// expert's vocabulary, see Evaluator::align_to). Throws DuetError: CONTEXT_OVERFLOW when no KV slot is left (rc 1), ABORTED (rc 2),
 // DECODE_FAILED otherwise; `what` names the batch in those messages. A failed call may leave earlier chunks in
 // the cache: callers remove the cells past their committed positions.
 // requires: batch allocated with n_batch tokens and n_seq_max ids per token; decode_lock guards the context
 void decode(llama_context * ctx, llama_batch & batch, std::mutex & decode_lock, const std::vector<Cell> & cells,
-            const std::vector<llama_seq_id> & ids, int32_t n_vocab, std::vector<float> & rows, const char * what);
+            const std::vector<llama_seq_id> & ids, int32_t n_vocab, int32_t width, std::vector<float> & rows, const char * what);
 
 }  // namespace duet::batch

@@ -41,6 +41,10 @@ class Evaluator {
     int32_t n_past() const { return n_past_; }
     int32_t n_ctx() const { return n_ctx_; }
     int32_t n_vocab() const { return n_vocab_; }  // this model's vocabulary
+    int32_t width() const { return width_; }      // the rows decode() writes (align_to)
+    // the id to feed for t: t itself, or the substitute for an id this (aligned) model lacks
+    llama_token feedable(llama_token t) const { return aligned_ && (t < 0 || t >= n_vocab_) ? substitute_ : t; }
+    std::mutex & decode_lock() const { return decode_lock_; }
     llama_context * ctx() const { return ctx_; }
 
     int64_t passes   = 0;    // llama_decode calls

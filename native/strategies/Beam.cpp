@@ -198,7 +198,7 @@ class Beam final : public Strategy {
             }
             cells.push_back(c);
         }
-        batch::decode(expert_.ctx(), batch_, lock_, cells, ids, n_vocab_, rows_, "beam step");
+        batch::decode(expert_.ctx(), batch_, lock_, cells, ids, n_vocab_, n_vocab_, rows_, "beam step");
         passes_++;
         batch_tokens_ += (int64_t) cells.size();
         pos_++;

@@ -99,6 +99,7 @@ class Speculative final : public Strategy {
         verify_.insert(verify_.end(), drafts_.begin(), drafts_.end());
         expert_.decode(verify_.data(), (int32_t) verify_.size(), Evaluator::Rows::ALL, logits_e_);
         stats_.rounds++;
+        stats_.peak_kv_cells = std::max(stats_.peak_kv_cells, (int64_t) expert_.n_past());
         stats_.verify_ms += std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
 
         // 3. accept: the forest rules on a chain (greedy: exact match; sampling: MSS on one child per

@@ -27,7 +27,7 @@ class Evaluator;
 class Model;
 class Sequences;
 
-enum class StrategyKind { GREEDY, SAMPLE, SPECULATIVE, CONTRASTIVE, SCD, BEAM };
+enum class StrategyKind { GREEDY, SAMPLE, SPECULATIVE, CONTRASTIVE, SCD, BEAM, DSBD };
 
 // beam search's stopping rule (HF generate(early_stopping=…)): see strategies/Beam.cpp
 enum class EarlyStopping { NO, YES, NEVER };
@@ -54,6 +54,12 @@ struct GenerateConfig {
     bool          beam_sample    = false;  // false: beam search (top-W); true: beam sampling (W i.i.d. draws from p_beam)
     float         length_penalty = 1.0f;   // score = logProb / length^lengthPenalty
     EarlyStopping early_stopping = EarlyStopping::NO;
+    // dsbd (beams = W_L, draft_tokens = γ)
+    int32_t draft_beams     = 4;      // W_S
+    double  width_threshold = 0.7;    // t
+    int32_t min_width       = 1;      // W_min
+    bool    single_beam     = false;  // keep one beam between iterations
+    bool    select_best     = false;  // singleBeam: the best-scoring output beam instead of the first (sampled) slot
 
     // n_amateur: the amateur's vocabulary size (ids past it are masked in the contrast)
     contrastive::Params contrast(int32_t n_amateur) const { return { alpha, beta, amateur_temperature, n_amateur }; }
@@ -87,6 +93,9 @@ struct StrategyStats {
     // beam
     int64_t                 batch_tokens  = 0;  // cells decoded by the generation passes (prompt excluded)
     int64_t                 peak_kv_cells = 0;  // most KV cells held at once (prompt included)
+    // dsbd
+    std::vector<int64_t>    width_histogram;      // [w] verified layers that needed w acceptances
+    int64_t                 forest_nodes_max = 0;  // most tokens in one verify pass
     std::vector<BeamResult> beams;              // best first
 };
 
@@ -116,6 +125,11 @@ std::unique_ptr<Strategy> make_contrastive(Evaluator & expert, Evaluator & amate
 // advanced together, one llama_decode per step.
 std::unique_ptr<Strategy> make_beam(Evaluator & expert, Sequences & pool, std::mutex & decode_lock, const Model & model, const GenerateConfig & cfg,
                                     Rng & rng);
+
+// dsbd: draft beams of the amateur, one expert forest pass per iteration, layer-wise acceptance with dynamic width;
+// slots (sequence ids) lent by both contexts' pools.
+std::unique_ptr<Strategy> make_dsbd(Evaluator & expert, Evaluator & amateur, Sequences & expert_pool, Sequences & amateur_pool, const Model & model,
+                                    const GenerateConfig & cfg, Rng & rng);
 
 // Prefills both models for the pair strategies and returns the first pending token (the prompt's last,
 // which neither has decoded). The expert gets the rest of the prompt; the amateur gets all of it, or

@@ -33,6 +33,7 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     else if (kind == "contrastive") cfg.kind = StrategyKind::CONTRASTIVE;
     else if (kind == "scd") cfg.kind = StrategyKind::SCD;
     else if (kind == "beam") cfg.kind = StrategyKind::BEAM;
+    else if (kind == "dsbd") cfg.kind = StrategyKind::DSBD;
     else throw DuetError(code::INVALID_ARGUMENT, "unknown strategy '" + kind + "'");
     cfg.prompt = args::tokens(o.Get("prompt"), "prompt", n_vocab);
     if (cfg.prompt.empty()) throw DuetError(code::INVALID_ARGUMENT, "Expected a non-empty prompt");
@@ -59,6 +60,19 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     else if (early == "true") cfg.early_stopping = EarlyStopping::YES;
     else if (early == "never") cfg.early_stopping = EarlyStopping::NEVER;
     else throw DuetError(code::INVALID_ARGUMENT, "earlyStopping must be 'false', 'true' or 'never'");
+    cfg.draft_beams          = (int32_t) args::opt_integer(o, "draftBeams", 4, 1, 64);
+    cfg.width_threshold      = args::opt_number(o, "widthThreshold", 0.7, 1e-9, 1.0);
+    cfg.min_width            = (int32_t) args::opt_integer(o, "minWidth", 1, 1, 64);
+    cfg.single_beam          = args::opt_boolean(o, "singleBeam", false);
+    if (!o.Get("select").IsUndefined()) {
+        const std::string sel = args::string(o.Get("select"), "select");
+        if (sel != "sample" && sel != "best") throw DuetError(code::INVALID_ARGUMENT, "select must be 'sample' or 'best'");
+        cfg.select_best = sel == "best";
+    }
+    if (cfg.kind == StrategyKind::DSBD) {
+        if (cfg.min_width > cfg.draft_beams) throw DuetError(code::INVALID_ARGUMENT, "minWidth must not exceed draftBeams");
+        cfg.amateur_sees_prompt = true;  // the amateur drafts: it needs the prompt
+    }
     if (cfg.kind == StrategyKind::BEAM && cfg.beam_sample && cfg.sampling.temperature <= 0.0f) {
         throw DuetError(code::INVALID_ARGUMENT, "beam sampling needs a temperature > 0");
     }
@@ -128,14 +142,17 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         Rng                        rng(cfg_.seed);
         std::unique_ptr<Evaluator> amateur;
         std::unique_ptr<Strategy>  strategy;
-        if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::CONTRASTIVE || cfg_.kind == StrategyKind::SCD) {
+        if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::CONTRASTIVE || cfg_.kind == StrategyKind::SCD ||
+            cfg_.kind == StrategyKind::DSBD) {
             if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "this strategy needs an amateur (use a ModelPair)");
             amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0, amateur_->decode_mutex());
             amateur->align_to(expert.n_vocab());  // padded vocabularies: rows over the expert's ids
             amateur->reset();
             if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
-            strategy = cfg_.kind == StrategyKind::CONTRASTIVE ? make_contrastive(expert, *amateur, cfg_, rng)
-                                                               : make_speculative(expert, *amateur, cfg_, rng);
+            if (cfg_.kind == StrategyKind::CONTRASTIVE) strategy = make_contrastive(expert, *amateur, cfg_, rng);
+            else if (cfg_.kind == StrategyKind::DSBD)
+                strategy = make_dsbd(expert, *amateur, expert_->sequences(), amateur_->sequences(), *em, cfg_, rng);
+            else strategy = make_speculative(expert, *amateur, cfg_, rng);
         } else if (cfg_.kind == StrategyKind::BEAM) {
             strategy = make_beam(expert, expert_->sequences(), expert_->decode_mutex(), *em, cfg_, rng);
         } else {
@@ -249,7 +266,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
             s.Set("meanEntropyAccepted", stats_.n_entropy_accepted > 0 ? stats_.entropy_accepted / stats_.n_entropy_accepted : 0.0);
             s.Set("meanEntropyRejected", stats_.n_entropy_rejected > 0 ? stats_.entropy_rejected / stats_.n_entropy_rejected : 0.0);
         }
-        if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::SCD) {
+        if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::SCD || cfg_.kind == StrategyKind::DSBD) {
             s.Set("draftedTokens", (double) stats_.drafted);
             s.Set("acceptedTokens", (double) stats_.accepted);
             s.Set("acceptanceRate", stats_.drafted > 0 ? (double) stats_.accepted / stats_.drafted : 0.0);
@@ -262,8 +279,16 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
             s.Set("acceptanceByDepth", by_depth);
             s.Set("draftMs", stats_.draft_ms);
             s.Set("verifyMs", stats_.verify_ms);
+            if (cfg_.kind != StrategyKind::DSBD) s.Set("peakKvCells", (double) stats_.peak_kv_cells);
         }
-        if (cfg_.kind == StrategyKind::BEAM) {
+        if (cfg_.kind == StrategyKind::DSBD) {
+            Napi::Array hist = Napi::Array::New(env, stats_.width_histogram.size());
+            for (size_t w = 0; w < stats_.width_histogram.size(); w++) hist.Set(w, (double) stats_.width_histogram[w]);
+            s.Set("widthHistogram", hist);
+            s.Set("forestNodesMax", (double) stats_.forest_nodes_max);
+            s.Set("meanForestNodes", stats_.rounds > 0 ? (double) stats_.batch_tokens / stats_.rounds : 0.0);
+        }
+        if (cfg_.kind == StrategyKind::BEAM || cfg_.kind == StrategyKind::DSBD) {
             s.Set("batchTokens", (double) stats_.batch_tokens);
             s.Set("peakKvCells", (double) stats_.peak_kv_cells);
             Napi::Array beams = Napi::Array::New(env, stats_.beams.size());

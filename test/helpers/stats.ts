@@ -45,34 +45,34 @@ export function exactJointOfTwo(prompt: number[], law: (context: number[]) => Ar
     return joint;
 }
 
-/**
- * Cells of `exact` holding ≥ 0.01 are kept, the rest merged into "other" (ALGORITHMS.md §10), so the
- * expected-TV bound of §7.2 applies to the kept cells: E[TV] ≤ ½·√(2(K−1)/(πN)), allowed 2.5× here.
- */
-export function twoTokenCells(exact: Map<string, number>) {
-    const cells = new Set([...exact.entries()].filter(([, v]) => v >= 0.01).map(([k]) => k));
-    const cellOf = (a: number, b: number) => (cells.has(`${a},${b}`) ? `${a},${b}` : 'other');
-    const merge = (law: Map<string, number>) => {
-        const m = new Map<string, number>();
-        for (const [k, v] of law) {
-            const c = cells.has(k) ? k : 'other';
-            m.set(c, (m.get(c) ?? 0) + v);
-        }
-        return m;
+/** Merges cells below 0.01 of `exact` into "other" and measures sampled counts against laws (ALGORITHMS.md §7.2). */
+export function mergedCells(exact: Map<string, number>) {
+    const kept = new Set([...exact].filter(([, v]) => v >= 0.01).map(([k]) => k));
+    const cellOf = (k: string) => (kept.has(k) ? k : 'other');
+    const merge = (l: Map<string, number>) => {
+        const o = new Map<string, number>();
+        for (const [k, v] of l) o.set(cellOf(k), (o.get(cellOf(k)) ?? 0) + v);
+        return o;
     };
     const expected = merge(exact);
     return {
         cellOf,
         merge,
         expected,
+        /** 2.5 × the expected TV of N draws from a law on these cells: ½·√(2(K−1)/(πN)) */
         bound: (N: number) => 2.5 * 0.5 * Math.sqrt((2 * (expected.size - 1)) / (Math.PI * N)),
-        /** TV between sampled cell counts (N draws) and a merged law */
-        tvTo: (counts: Map<string, number>, N: number, law: Map<string, number>) => {
+        tvTo: (counts: Map<string, number>, N: number, l: Map<string, number>) => {
             let d = 0;
-            for (const k of new Set([...law.keys(), ...counts.keys()])) d += Math.abs((counts.get(k) ?? 0) / N - (law.get(k) ?? 0));
+            for (const k of new Set([...l.keys(), ...counts.keys()])) d += Math.abs((counts.get(k) ?? 0) / N - (l.get(k) ?? 0));
             return d / 2;
         },
     };
+}
+
+/** mergedCells over two-token outcomes keyed `"a,b"` (ALGORITHMS.md §10). */
+export function twoTokenCells(exact: Map<string, number>) {
+    const cells = mergedCells(exact);
+    return { ...cells, cellOf: (a: number, b: number) => cells.cellOf(`${a},${b}`) };
 }
 
 /**

@@ -5,8 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, loadModel, type LlamaModel } from '../../lib/index.js';
+import { beamPairKey, beamPairLaw, referenceBeamSearch } from '../helpers/beam.js';
 import { logSoftmax, syntheticPair, tinyPair, NEAR_TIE } from '../helpers/pairs.js';
-import { rng as makeRng } from '../helpers/stats.js';
+import { mergedCells, rng as makeRng } from '../helpers/stats.js';
 
 const EOS = 2;
 let tiny: LlamaModel; // 32000-token llama vocabulary
@@ -22,71 +23,6 @@ afterAll(async () => {
     await tiny?.dispose();
     await eosy?.dispose();
 });
-
-interface RefBeam {
-    tokens: number[];
-    logProb: number;
-    length: number;
-    finished: boolean;
-}
-
-/**
- * Beam search in float64 from one-token evaluations, with the rules strategies/Beam.cpp documents (HF
- * BeamSearchScorer): per step the 2W best children in order (ties: lower beam, lower token); an end-of-generation
- * child ranked < W is a finished candidate; the W best finished are kept; done at maxTokens, with no live
- * beam, or by earlyStopping. `margin` is the smallest gap between the totals it had to order (near-ties make
- * the comparison with the batched native passes meaningless).
- */
-function referenceBeamSearch(model: LlamaModel, prompt: number[], W: number, maxTokens: number, lengthPenalty: number, early: boolean | 'never') {
-    const score = (b: RefBeam) => b.logProb / b.length ** lengthPenalty;
-    let live: RefBeam[] = [{ tokens: [], logProb: 0, length: 0, finished: false }];
-    let finished: RefBeam[] = [];
-    let margin = Infinity;
-    const addFinished = (b: RefBeam) => {
-        finished.push(b);
-        finished.sort((x, y) => score(y) - score(x));
-        finished = finished.slice(0, W);
-    };
-    for (let t = 1; t <= maxTokens; t++) {
-        const cands: { u: number; x: number; total: number }[] = [];
-        live.forEach((b, u) => {
-            const lp = logSoftmax(model._decoder.evalLogits([...prompt, ...b.tokens], false));
-            lp.forEach((v, x) => cands.push({ u, x, total: b.logProb + v }));
-        });
-        cands.sort((a, b) => b.total - a.total || a.u - b.u || a.x - b.x);
-        for (let i = 0; i + 1 < Math.min(cands.length, 2 * W + 1); i++) margin = Math.min(margin, cands[i]!.total - cands[i + 1]!.total);
-        const next: RefBeam[] = [];
-        for (let rank = 0; rank < Math.min(cands.length, 2 * W); rank++) {
-            if (next.length === W) break;
-            const c = cands[rank]!;
-            const parent = live[c.u]!;
-            if (c.x === EOS) {
-                if (rank < W) addFinished({ tokens: parent.tokens, logProb: c.total, length: t, finished: true });
-                continue;
-            }
-            next.push({ tokens: [...parent.tokens, c.x], logProb: c.total, length: t, finished: false });
-        }
-        let end: 'finished' | 'length' | null = null;
-        if (next.length === 0) end = 'finished';
-        else if (t >= maxTokens) end = 'length';
-        else if (finished.length >= W) {
-            if (early === true) end = 'finished';
-            else {
-                const best = Math.max(...next.map((b) => b.logProb));
-                const len = early === 'never' && lengthPenalty > 0 ? maxTokens : t;
-                if (score(finished[finished.length - 1]!) >= best / len ** lengthPenalty) end = 'finished';
-            }
-        }
-        if (end) {
-            const all = end === 'length' || finished.length === 0 ? [...finished, ...next] : finished;
-            const sorted = [...all].sort((x, y) => score(y) - score(x)).slice(0, W);
-            for (let i = 0; i + 1 < sorted.length; i++) margin = Math.min(margin, score(sorted[i]!) - score(sorted[i + 1]!));
-            return { beams: sorted.map((b) => ({ ...b, score: score(b) })), margin };
-        }
-        live = next;
-    }
-    throw new Error('unreachable');
-}
 
 describe('beam search', () => {
     it('with one beam is greedy, token for token', async () => {
@@ -252,65 +188,20 @@ describe('beam sampling', () => {
         await using m = await loadModel(paths.expert, { contextSize: 64, threads: 2 });
         const prompt = m.tokenize(' a b');
         const probs = (ctx: number[]) => logSoftmax(m._decoder.evalLogits([...prompt, ...ctx], false)).map(Math.exp);
-        const p1 = probs([]);
-        expect(p1[EOS]!).toBeLessThan(1e-6); // no candidate finishes early in this law
-        const firsts = [...p1.keys()].filter((a) => p1[a]! > 1e-6);
-        const p2 = new Map(firsts.map((a) => [a, probs([a])]));
-        const key = (a: number, x: number, b: number, y: number) => [`${a},${x}`, `${b},${y}`].sort().join('|');
-        const law = (replacement: boolean) => {
-            const out = new Map<string, number>();
-            const add = (k: string, v: number) => out.set(k, (out.get(k) ?? 0) + v);
-            for (const a1 of firsts) {
-                for (const a2 of firsts) {
-                    if (!replacement && a1 === a2) continue;
-                    const pa = replacement ? p1[a1]! * p1[a2]! : (p1[a1]! * p1[a2]!) / (1 - p1[a1]!);
-                    const us = [a1, a2];
-                    const z = p1[a1]! + p1[a2]!;
-                    const cells: { u: number; x: number; w: number }[] = [];
-                    us.forEach((a, u) => p2.get(a)!.forEach((q, x) => q * p1[a]! > 1e-7 * z && cells.push({ u, x, w: (p1[a]! * q) / z })));
-                    const zc = cells.reduce((s, c) => s + c.w, 0);
-                    for (const c1 of cells) {
-                        for (const c2 of cells) {
-                            if (!replacement && c1 === c2) continue;
-                            const pc = replacement ? (c1.w / zc) * (c2.w / zc) : (c1.w / zc) * (c2.w / (zc - c1.w));
-                            add(key(us[c1.u]!, c1.x, us[c2.u]!, c2.x), pa * pc);
-                        }
-                    }
-                }
-            }
-            return out;
-        };
-        const exact = law(true);
-        const kept = new Set([...exact].filter(([, v]) => v >= 0.01).map(([k]) => k));
-        const merge = (l: Map<string, number>) => {
-            const o = new Map<string, number>();
-            for (const [k, v] of l) {
-                const c = kept.has(k) ? k : 'other';
-                o.set(c, (o.get(c) ?? 0) + v);
-            }
-            return o;
-        };
-        const expected = merge(exact);
+        const { law: exact, eosMass } = beamPairLaw(probs, 2, true);
+        expect(eosMass).toBeLessThan(1e-4); // no candidate finishes early in this law
+        const { cellOf, merge, expected, bound: boundFor, tvTo } = mergedCells(exact);
         expect(expected.size).toBeGreaterThan(4);
-
         const N = 6000;
         const counts = new Map<string, number>();
         for (let i = 0; i < N; i++) {
             const r = await m.generate(prompt, { strategy: 'beam', sample: true, beams: 2, maxTokens: 2, seed: 5000 + i });
-            const [b1, b2] = r.beams!;
-            const k = key(b1!.tokens[0]!, b1!.tokens[1]!, b2!.tokens[0]!, b2!.tokens[1]!);
-            const c = kept.has(k) ? k : 'other';
-            counts.set(c, (counts.get(c) ?? 0) + 1);
+            const k = cellOf(beamPairKey(r.beams![0]!.tokens, r.beams![1]!.tokens));
+            counts.set(k, (counts.get(k) ?? 0) + 1);
         }
-        const tvTo = (l: Map<string, number>) => {
-            let d = 0;
-            for (const k of new Set([...l.keys(), ...counts.keys()])) d += Math.abs((counts.get(k) ?? 0) / N - (l.get(k) ?? 0));
-            return d / 2;
-        };
-        // E[TV] ≤ ½·√(2(K−1)/(πN)) for K cells; 2.5× that as the bound (ALGORITHMS.md §7.2)
-        const bound = 2.5 * 0.5 * Math.sqrt((2 * (expected.size - 1)) / (Math.PI * N));
-        expect(tvTo(expected)).toBeLessThan(bound);
-        expect(tvTo(merge(law(false)))).toBeGreaterThan(bound);
+        const bound = boundFor(N);
+        expect(tvTo(counts, N, expected)).toBeLessThan(bound);
+        expect(tvTo(counts, N, merge(beamPairLaw(probs, 2, false).law))).toBeGreaterThan(bound);
     });
 
     it('is reproducible for a seed, and its candidates are sorted by score', async () => {

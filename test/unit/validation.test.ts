@@ -17,7 +17,7 @@ describe('generate options', () => {
         expect(() => resolveGenerateOptions({ maxTokens: 1.5 })).toThrow(/an integer between 0 and \d+ for maxTokens but received 1.5/);
         expect(() => resolveGenerateOptions({ strategy: 'sample', seed: -3 })).toThrow(/for seed but received -3/);
         expect(() => resolveGenerateOptions({ strategy: 'sample', topK: NaN })).toThrow(/for topK but received NaN/);
-        expect(() => resolveGenerateOptions({ strategy: 'beams' })).toThrow(/one of 'greedy', 'sample', 'speculative', 'contrastive', 'scd', 'beam' for strategy but received "beams"/);
+        expect(() => resolveGenerateOptions({ strategy: 'beams' })).toThrow(/one of 'greedy', 'sample', 'speculative', 'contrastive', 'scd', 'beam', 'dsbd' for strategy but received "beams"/);
         expect(() => resolveGenerateOptions({ strategy: 'beam', beams: 2.5 })).toThrow(/an integer between 1 and 256 for beams but received 2.5/);
         expect(() => resolveGenerateOptions({ strategy: 'beam', sample: true, temperature: 0 })).toThrow(/greater than 0 for temperature/);
     });
