@@ -59,6 +59,12 @@ const duetRuns: DuetRun[] = [
     { key: 'contrastive', options: { strategy: 'contrastive' } },
     { key: 'scd', options: { strategy: 'scd', draftTokens: gamma } },
     { key: 'verifyForest-ngram', custom: ngramScheduler },
+    // beam strategies (issue 14): W = 4; DSBD with W_L = W_S = 4, γ = 3 (the paper's setting), temperature 1
+    { key: 'beam-search', options: { strategy: 'beam', beams: 4 } },
+    { key: 'beam-sampling', options: { strategy: 'beam', beams: 4, sample: true, seed: 1 } },
+    { key: 'dsbd', options: { strategy: 'dsbd', beams: 4, draftBeams: 4, draftTokens: 3, seed: 1 } },
+    { key: 'dsbd-single-beam', options: { strategy: 'dsbd', beams: 4, draftBeams: 4, draftTokens: 3, singleBeam: true, seed: 1 } },
+    { key: 'dsbd-greedy', options: { strategy: 'dsbd', beams: 4, draftBeams: 4, draftTokens: 3, temperature: 0 } },
 ];
 
 /** The README's custom scheduler: an n-gram drafter in JS, two branches per pass, greedy rule. */
@@ -133,7 +139,14 @@ export interface BenchRun {
     theoreticalTokensPerSecond: number | null;
     efficiency: number | null;
     peakRssBytes: number;
+    /** KV cache bytes at the run's peak: the expert's cells (stats.peakKvCells where reported, else prompt + text + γ + 1) and as many for the amateur when it is used */
     kvBytes: number;
+    /** beam strategies: the most KV cells of the expert at once (stats.peakKvCells), max over the runs */
+    peakKvCells?: number | null;
+    /** dsbd: verified layers by the number of acceptances they needed (summed over the runs) */
+    widthHistogram?: number[] | null;
+    /** dsbd: tokens per forest verification pass */
+    meanForestNodes?: number | null;
 }
 
 /** Wall time of one expert pass over k tokens (the verify cost of a γ = k − 1 draft), by source. */
@@ -294,7 +307,9 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
                 bound = (E * 1000) / (g * tA + tV);
             }
             const byDepth = spec && s[0]!.acceptanceByDepth ? s[0]!.acceptanceByDepth.map((_, d) => mean(s.map((x) => x.acceptanceByDepth![d] ?? 0))) : null;
-            const cells = Math.max(...s.map((x) => x.promptTokens + x.generatedTokens)) + (spec ? g + 1 : 0);
+            const reported = s.every((x) => x.peakKvCells !== undefined);
+            const cells = reported ? Math.max(...s.map((x) => x.peakKvCells!)) : Math.max(...s.map((x) => x.promptTokens + x.generatedTokens)) + (spec ? g + 1 : 0);
+            const hist = s[0]!.widthHistogram ? s.reduce<number[]>((h, x) => x.widthHistogram!.map((v, w) => v + (h[w] ?? 0)), []) : null;
             return {
                 system: 'llama-duet',
                 strategy: r.key,
@@ -313,6 +328,9 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
                 efficiency: bound ? median(tps) / bound : null,
                 peakRssBytes: rss.get(r.key)!,
                 kvBytes: cells * perTokenE + (usesAmateur ? cells * perTokenA : 0),
+                peakKvCells: reported ? cells : null,
+                widthHistogram: hist,
+                meanForestNodes: s[0]!.meanForestNodes !== undefined ? mean(s.map((x) => x.meanForestNodes!)) : null,
             };
         });
         const tpsOf = (k: string) => runs.find((r) => r.strategy === k)?.tokensPerSecond ?? null;
@@ -360,6 +378,13 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
                 'speculative/llama.cpp-speculative-simple': ratio(tpsOf('speculative'), runs.find((x) => x.system === 'llama.cpp' && x.strategy === 'speculative-simple')?.tokensPerSecond ?? null),
                 'speculative/node-llama-cpp-draft': ratio(tpsOf('speculative'), runs.find((x) => x.system === 'node-llama-cpp' && x.strategy === 'draft')?.tokensPerSecond ?? null),
                 'scd/contrastive': ratio(tpsOf('scd'), tpsOf('contrastive')),
+                'dsbd/beam-sampling': ratio(tpsOf('dsbd'), tpsOf('beam-sampling')),
+                'dsbd-single-beam/beam-sampling': ratio(tpsOf('dsbd-single-beam'), tpsOf('beam-sampling')),
+                'dsbd-greedy/beam-search': ratio(tpsOf('dsbd-greedy'), tpsOf('beam-search')),
+                'dsbd-single-beam KV / speculative-sampled KV': ratio(
+                    runs.find((x) => x.strategy === 'dsbd-single-beam')?.kvBytes ?? null,
+                    runs.find((x) => x.strategy === 'speculative-sampled')?.kvBytes ?? null,
+                ),
                 'verify k=4 / k=1': cost(4),
                 'verify k=8 / k=1': cost(8),
                 'verify k=16 / k=1': cost(16),
@@ -581,6 +606,10 @@ async function quality(pair: ModelPair, wl: Workload): Promise<QualityRow[]> {
         ['speculative', { strategy: 'speculative', temperature: 1, draftTokens: gamma }],
         ['contrastive', { strategy: 'contrastive', temperature: 1 }],
         ['scd', { strategy: 'scd', temperature: 1, draftTokens: gamma }],
+        ['beam-search', { strategy: 'beam', beams: 4 }],
+        ['beam-sampling', { strategy: 'beam', beams: 4, sample: true, temperature: 1 }],
+        ['dsbd', { strategy: 'dsbd', beams: 4, draftBeams: 4, draftTokens: 3, temperature: 1 }],
+        ['dsbd-single-beam', { strategy: 'dsbd', beams: 4, draftBeams: 4, draftTokens: 3, singleBeam: true, temperature: 1 }],
     ];
     const seeds = [1, 2, 3];
     const rows: QualityRow[] = [];
@@ -594,7 +623,7 @@ async function quality(pair: ModelPair, wl: Workload): Promise<QualityRow[]> {
         for (const seed of seeds) {
             for (const prompt of wl.prompts) {
                 progress(done++, total, `quality ${name}`);
-                const r = await pair.generate(prompt, { ...options, seed, maxTokens: wl.maxTokens });
+                const r = await pair.generate(prompt, { ...options, ...(options.strategy === 'beam' && !options.sample ? {} : { seed }), maxTokens: wl.maxTokens });
                 const t = r.tokens;
                 rep.push(repeatedNgrams(t, 4));
                 d1.push(distinct(t, 1));
@@ -671,6 +700,20 @@ export function markdown(r: BenchReport): string {
         '|---|---|',
         ...Object.entries(r.ratios).map(([k, v]) => `| ${k} | ${v === null ? '– (not measured)' : `${v.toFixed(2)}×`} |`),
     ];
+    const beamRuns = r.runs.filter((x) => x.peakKvCells != null && (x.strategy.startsWith('beam') || x.strategy.startsWith('dsbd') || x.strategy.startsWith('speculative')));
+    if (beamRuns.length) {
+        lines.push(
+            '',
+            'Beam strategies (W = 4; DSBD W_L = W_S = 4, γ = 3, width threshold 0.7): expert passes per run, tokens per forest pass, how many acceptances the verified layers needed (width W_l: count), and the KV cells held at the peak.',
+            '',
+            '| strategy | tokens/s | expert passes | tokens per pass | forest tokens per pass | width histogram | peak KV cells | KV bytes |',
+            '|---|---|---|---|---|---|---|---|',
+            ...beamRuns.map(
+                (x) =>
+                    `| ${x.strategy} | ${fmt(x.tokensPerSecond)} | ${fmt(x.expertPasses, 1)} | ${fmt(x.meanAcceptedLength ?? (r.workload.maxTokens / Math.max(1, x.expertPasses - 1)))} | ${fmt(x.meanForestNodes, 1)} | ${x.widthHistogram ? x.widthHistogram.map((n, w) => (n ? `${w}: ${n}` : '')).filter(Boolean).join(', ') : '–'} | ${x.peakKvCells ?? '–'} | ${x.kvBytes} |`,
+            ),
+        );
+    }
     if (r.verifyCost?.length) {
         const one = r.verifyCost[0]!;
         const cell = (v: number | null | undefined, base: number | null | undefined) => (v == null || base == null ? '–' : `${fmt(v, 1)} (${fmt(v / base)}×)`);

@@ -41,19 +41,47 @@ std::vector<Child> top(const std::vector<double> & scores, const float * rows, c
 }
 
 void joint(const std::vector<double> & scores, const float * rows, int32_t n_vocab, const distribution::SamplingParams & params,
-           std::vector<float> & out) {
+           std::vector<float> & out, std::vector<double> * lse) {
     const int32_t w   = (int32_t) scores.size();
     const double  top = *std::max_element(scores.begin(), scores.end());
-    // joint logits: (S_u − max S) + log p_T(x | u), with log p_T(x | u) = row/T − log Σ exp(row/T)
-    std::vector<float> logits((size_t) w * n_vocab);
-    const float        inv_t = 1.0f / std::max(params.temperature, 1e-30f);
+    const float   inv_t = 1.0f / std::max(params.temperature, 1e-30f);
+    const size_t  n     = (size_t) w * n_vocab;
+    // per beam: e^{(row − max)/T} and its sum (log p_T(x | u) = (row − max)/T − log sum)
+    out.resize(n);
+    std::vector<double> sum(w, 0.0);
+    if (lse) lse->assign(w, -INFINITY);
+    for (int32_t u = 0; u < w; u++) {
+        const float * row = rows + (size_t) u * n_vocab;
+        float *       dst = out.data() + (size_t) u * n_vocab;
+        if (!std::isfinite(scores[u])) {
+            std::fill(dst, dst + n_vocab, 0.0f);
+            continue;
+        }
+        const float mx = distribution::max_of(row, n_vocab);
+        sum[u]         = distribution::exp_shifted(row, n_vocab, mx, inv_t, dst);
+        if (lse && inv_t == 1.0f) (*lse)[u] = (double) mx + std::log(sum[u]);
+    }
+    const bool truncated = (params.top_k > 0 && (size_t) params.top_k < n) || params.top_p < 1.0f || params.min_p > 0.0f;
+    if (!truncated) {
+        // p_beam(u, x) = e^{S_u − top} p_T(x | u) / Σ_v e^{S_v − top}: one scale per row
+        double z = 0.0;
+        for (int32_t u = 0; u < w; u++) z += std::isfinite(scores[u]) ? std::exp(scores[u] - top) : 0.0;
+        for (int32_t u = 0; u < w; u++) {
+            if (!std::isfinite(scores[u])) continue;
+            const float k   = (float) (std::exp(scores[u] - top) / (sum[u] * z));
+            float *     dst = out.data() + (size_t) u * n_vocab;
+            for (int32_t x = 0; x < n_vocab; x++) dst[x] *= k;
+        }
+        return;
+    }
+    // top-k / top-p / min-p on the whole joint: its logits (S_u − top) + log p_T(x | u), warped at temperature 1
+    std::vector<float> logits(n);
     for (int32_t u = 0; u < w; u++) {
         const float * row = rows + (size_t) u * n_vocab;
         float *       dst = logits.data() + (size_t) u * n_vocab;
         const float   mx  = distribution::max_of(row, n_vocab);
-        const double  sum = distribution::exp_shifted(row, n_vocab, mx, inv_t, nullptr);
-        const float   off = (float) (scores[u] - top - std::log(sum));
-        for (int32_t x = 0; x < n_vocab; x++) dst[x] = std::isfinite(row[x]) ? (row[x] - mx) * inv_t + off : -std::numeric_limits<float>::infinity();
+        const float   off = std::isfinite(scores[u]) ? (float) (scores[u] - top - std::log(sum[u])) : -INFINITY;
+        for (int32_t x = 0; x < n_vocab; x++) dst[x] = std::isfinite(row[x]) && std::isfinite(off) ? (row[x] - mx) * inv_t + off : -std::numeric_limits<float>::infinity();
     }
     distribution::SamplingParams on_joint = params;
     on_joint.temperature                  = 1.0f;  // already applied per beam

@@ -29,10 +29,11 @@ std::vector<double> normalisers(const float * rows, int32_t n_beams, int32_t n_v
 // requires: rows [scores.size(), n_vocab]; lse = normalisers(rows); n ≥ 1
 std::vector<Child> top(const std::vector<double> & scores, const float * rows, const std::vector<double> & lse, int32_t n_vocab, int32_t n);
 
-// The warped beam joint p_beam over (u, x), flattened u·n_vocab + x, summing to 1.
-// requires: params.temperature > 0
+// The warped beam joint p_beam over (u, x), flattened u·n_vocab + x, summing to 1. A beam whose score is −inf
+// gets probability 0. lse (optional, temperature 1 only): each row's log Σ exp (as normalisers() gives).
+// requires: params.temperature > 0; some score finite
 void joint(const std::vector<double> & scores, const float * rows, int32_t n_vocab, const distribution::SamplingParams & params,
-           std::vector<float> & out);
+           std::vector<float> & out, std::vector<double> * lse = nullptr);
 
 // The child at flat index i of the joint.
 inline Child child_at(int32_t i, const std::vector<double> & scores, const float * rows, const std::vector<double> & lse, int32_t n_vocab) {

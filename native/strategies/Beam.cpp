@@ -94,17 +94,19 @@ class Beam final : public Strategy {
         for (int32_t u = 0; u < n_live; u++) {
             std::copy_n(rows_.data() + (size_t) live_[u].row * n_vocab_, n_vocab_, beam_rows_.data() + (size_t) u * n_vocab_);
         }
-        const float *             rows = beam_rows_.data();
-        const std::vector<double> lse  = beam::normalisers(rows, n_live, n_vocab_);
+        const float *       rows = beam_rows_.data();
+        std::vector<double> lse;
 
         std::vector<beam::Child> children;
         if (cfg_.beam_sample) {
-            beam::joint(S, rows, n_vocab_, cfg_.sampling, joint_);
+            beam::joint(S, rows, n_vocab_, cfg_.sampling, joint_, &lse);
+            if (cfg_.sampling.temperature != 1.0f) lse = beam::normalisers(rows, n_live, n_vocab_);
             for (int32_t i = 0; i < width_; i++) {
                 const int32_t idx = distribution::sample(joint_.data(), (int32_t) joint_.size(), rng_.uniform());
                 children.push_back(beam::child_at(idx, S, rows, lse, n_vocab_));
             }
         } else {
+            lse      = beam::normalisers(rows, n_live, n_vocab_);
             children = beam::top(S, rows, lse, n_vocab_, 2 * width_);
         }
 

@@ -32,7 +32,8 @@
 // KV: each trie node has a slot (a sequence id of each context) whose sequence holds its path: the first child
 // inherits its parent's slot, a further child takes a free slot sharing the parent's cells (seq_cp up to the
 // child's position); in the expert's single forest pass a node's cell carries the ids of every slot in its
-// subtree. Slots needed at once ≤ W_L + W_S·γ (sequence 0 and ones lent by each context's pool).
+// subtree. Slots needed at once ≤ W_L + (W_S − 1)·γ: a layer's ≤ W_S new nodes take a new slot except the first
+// child of each parent (sequence 0 and ones lent by each context's pool; singleBeam: 1 + (W_S − 1)·γ).
 // RNG order per iteration (sampling): W_S uniforms per draft layer, then verify_layer's uniforms layer by
 // layer, then the output draws.
 #include <algorithm>
@@ -99,7 +100,7 @@ class Dsbd final : public Strategy {
           WL_(cfg.beams),
           WS_(cfg.draft_beams),
           book_(cfg, cfg.beams),
-          n_slots_((cfg.single_beam ? 1 : cfg.beams) + cfg.draft_beams * cfg.draft_tokens),
+          n_slots_((cfg.single_beam ? 1 : cfg.beams) + (cfg.draft_beams - 1) * cfg.draft_tokens),
           ebatch_(llama_batch_init(std::max<int32_t>(64, llama_n_batch(expert.ctx())), 0, n_slots_)),
           abatch_(llama_batch_init(std::max<int32_t>(64, llama_n_batch(amateur.ctx())), 0, n_slots_)) {
         eborrowed_ = epool_.borrow(n_slots_ - 1);
@@ -313,13 +314,15 @@ class Dsbd final : public Strategy {
             std::vector<double> scores;
             gather(parents, rows_a_, [](const Node & u) { return u.row_a; }, scores, rowbuf_);
             for (size_t j = 0; j < parents.size(); j++) scores[j] = nodes_[parents[j].first].A + std::log((double) parents[j].second);
-            const std::vector<double> lse = beam::normalisers(rowbuf_.data(), (int32_t) parents.size(), V_);
-            std::vector<beam::Child>  kids;
-            std::vector<double>       q;
+            std::vector<double>      lse;
+            std::vector<beam::Child> kids;
+            std::vector<double>      q;
             if (cfg_.greedy) {
+                lse  = beam::normalisers(rowbuf_.data(), (int32_t) parents.size(), V_);
                 kids = beam::top(scores, rowbuf_.data(), lse, V_, WS_);  // deterministic drafts (beam search)
             } else {
-                beam::joint(scores, rowbuf_.data(), V_, cfg_.sampling, jointf_);
+                beam::joint(scores, rowbuf_.data(), V_, cfg_.sampling, jointf_, &lse);
+                if (cfg_.sampling.temperature != 1.0f) lse = beam::normalisers(rowbuf_.data(), (int32_t) parents.size(), V_);
                 q.assign(jointf_.begin(), jointf_.end());
                 for (int32_t i = 0; i < WS_; i++) {
                     kids.push_back(beam::child_at(distribution::sample(jointf_.data(), (int32_t) jointf_.size(), rng_.uniform()), scores, rowbuf_.data(), lse, V_));

@@ -155,7 +155,7 @@ describe('dsbd', () => {
         await expect(tiny.generate('x', { strategy: 'dsbd', widthThreshold: 0 })).rejects.toThrow(InvalidArgumentError);
         await expect(tiny.generate('x', { strategy: 'dsbd', sample: true } as never)).rejects.toThrow(/does not apply/);
         await expect(tiny.generate('x', { strategy: 'beam', draftBeams: 2 })).rejects.toThrow(/does not apply/);
-        // more slots than the context has: W_L + W_S·γ = 4 + 8·4 > 16
+        // more slots than the context has: W_L + (W_S − 1)·γ = 4 + 7·4 > 16
         await expect(tiny.generate('x', { strategy: 'dsbd', draftBeams: 8, draftTokens: 4 })).rejects.toThrow(/sequence slots/);
         expect((await tiny.generate('x', { strategy: 'dsbd', maxTokens: 3, seed: 1 })).tokens).toHaveLength(3);
         const expertOnly = await loadModel((await tinyPair()).expert, { contextSize: 256 });
