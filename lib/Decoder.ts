@@ -56,6 +56,11 @@ export interface GenerationStats {
     batchTokens?: number;
     /** `'beam'`, `'dsbd'`, `'speculative'`, `'scd'`: the most KV cells of the expert the generation held at once (prompt included; beams share their common prefix). */
     peakKvCells?: number;
+    /**
+     * With `peakKvCells`: the KV bytes at that peak (f16 cache): the expert's cells, and as many of the amateur's
+     * when it took part (an upper bound: it never holds more).
+     */
+    peakKvBytes?: number;
     /** `'dsbd'`: `widthHistogram[w]` = verified layers that needed w accepted drafts (the dynamic width W_l). */
     widthHistogram?: number[];
     /** `'dsbd'`: the most tokens one forest verification pass held. */
@@ -100,7 +105,13 @@ export interface GenerationStream extends AsyncIterable<GenerationChunk> {
 
 export type Prompt = string | readonly number[] | Int32Array;
 
+/** Bytes one KV cell takes in a model's cache: f16 K and V rows of every layer (llama.cpp's default cache types). */
+export function kvBytesPerCell(info: { nLayer: number; nEmbd: number; nHead: number; nHeadKv: number }): number {
+    return info.nLayer * 2 * ((info.nEmbd / info.nHead) * info.nHeadKv) * 2;
+}
+
 export class Decoder {
+    readonly #kvBytesPerCell: [number, number];
     readonly #expertModel: NativeModel;
     readonly #expert: NativeContext;
     readonly #amateur: NativeContext | null;
@@ -111,9 +122,10 @@ export class Decoder {
     #active: { cancel(): void; settled: Promise<unknown> } | null = null;
     #disposed = false;
 
-    constructor(what: string, expertModel: NativeModel, expert: NativeContext, amateur: NativeContext | null) {
+    constructor(what: string, expertModel: NativeModel, expert: NativeContext, amateur: NativeContext | null, amateurModel: NativeModel | null = null) {
         this.#what = what;
         this.#expertModel = expertModel;
+        this.#kvBytesPerCell = [kvBytesPerCell(expertModel.info()), amateurModel ? kvBytesPerCell(amateurModel.info()) : 0];
         this.#expert = expert;
         this.#amateur = amateur;
         this.#nVocab = expertModel.info().nVocab;
@@ -296,6 +308,10 @@ export class Decoder {
                 this.#active = null;
             }
             const result: GenerationResult = { text: r.text, tokens: Array.from(r.tokens), finishReason: r.finishReason, stats: { ...r.stats } };
+            if (r.stats.peakKvCells !== undefined) {
+                // the amateur never holds more cells than the expert: its share is counted at the expert's count (an upper bound)
+                result.stats.peakKvBytes = r.stats.peakKvCells * (this.#kvBytesPerCell[0] + (r.stats.amateurPasses > 0 ? this.#kvBytesPerCell[1] : 0));
+            }
             if (r.beams) {
                 result.beams = r.beams.map((b) => ({ text: b.text, tokens: Array.from(b.tokens), logProb: b.logProb, score: b.score, finished: b.finished }));
             }

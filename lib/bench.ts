@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { GenerationResult } from './Decoder.js';
+import { kvBytesPerCell, type GenerationResult } from './Decoder.js';
 import type { DraftNode } from './forest.js';
 import { loadPair, type ModelPair } from './models.js';
 import { addon } from './native.js';
@@ -241,10 +241,6 @@ const peakRss = {
     },
 };
 
-/** Bytes of KV cache per token for a model (f16 K and V, every layer). */
-function kvBytesPerToken(info: { nLayer: number; nEmbd: number; nHead: number; nHeadKv: number }): number {
-    return info.nLayer * 2 * ((info.nEmbd / info.nHead) * info.nHeadKv) * 2;
-}
 
 export interface BenchOptions {
     workload: WorkloadName;
@@ -270,8 +266,8 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
     }
     const pair = await loadPair({ expert, amateur, contextSize: 2048, threads: wl.threads });
     try {
-        const perTokenE = kvBytesPerToken(pair.expert);
-        const perTokenA = kvBytesPerToken(pair.amateur);
+        const perTokenE = kvBytesPerCell(pair.expert);
+        const perTokenA = kvBytesPerCell(pair.amateur);
         // warm-up: one short run of each
         for (const r of duetRuns) await execute(pair, r, wl.prompts[0]!, 8);
         const results = new Map<string, GenerationResult[]>(duetRuns.map((r) => [r.key, []]));

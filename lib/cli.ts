@@ -15,7 +15,7 @@ Usage:
   llama-duet demo [--out DIR] [--max-tokens N]
       Makes the small synthetic pair (models/tiny) if absent, then prints a generation with its stats
       for every strategy: greedy, speculative, sample, speculative sampled, contrastive, scd, beam search,
-      beam sampling.
+      beam sampling, dsbd.
   llama-duet make-pair --shape tiny|tiny-q8|tiny-q4k|tiny-q4km|tinyllama|tinyllama-q4k|tinyllama-q4km --out DIR [--epsilon E] [--amateur-layers K]
                        [--seed S] [--vocab PATH | --tiny-vocab N]
       Writes DIR/expert.gguf and DIR/amateur.gguf: a random-weight llama expert and an amateur made
@@ -26,9 +26,10 @@ Usage:
                       [--draft-tokens N] [--draft-confidence P] [--adaptive-draft]          (speculative, scd)
                       [--alpha A] [--beta B] [--amateur-temperature T] [--amateur-hides-prompt] (contrastive, scd)
                       [--no-bonus]                                                            (scd)
-                      [--beams W] [--beam-sample] [--length-penalty L] [--early-stopping true|false|never] (beam)
+                      [--beams W] [--beam-sample] [--length-penalty L] [--early-stopping true|false|never] (beam, dsbd)
+                      [--draft-beams W] [--width-threshold T] [--min-width W] [--single-beam] [--select sample|best] (dsbd)
       Streams a generation to stdout and prints its stats to stderr (speculative, contrastive and
-      scd need --amateur); beam also prints every candidate with its score.
+      scd, dsbd need --amateur); beam and dsbd also print every candidate with its score.
   llama-duet bench --workload w0|w1|w1q4k|w1q4km [--expert A.gguf --amateur B.gguf] [--out FILE.json]
                    [--repeats N] [--no-quality]
       Runs every strategy side by side on a pair (w0: the tiny pair, 64 tokens; w1: the tinyllama pair
@@ -83,6 +84,7 @@ async function demo(args: string[]): Promise<void> {
         { strategy: 'scd', alpha: 0.1, beta: 0.5, draftTokens: 4 },
         { strategy: 'beam', beams: 4 },
         { strategy: 'beam', beams: 4, sample: true, seed: 42 },
+        { strategy: 'dsbd', beams: 4, draftBeams: 4, draftTokens: 3, seed: 42 },
     ];
     for (const options of runs) {
         console.log(`\n=== ${JSON.stringify(options)} ===`);
@@ -146,6 +148,11 @@ async function generateCmd(args: string[]): Promise<void> {
             'beam-sample': { type: 'boolean' },
             'length-penalty': { type: 'string' },
             'early-stopping': { type: 'string' },
+            'draft-beams': { type: 'string' },
+            'width-threshold': { type: 'string' },
+            'min-width': { type: 'string' },
+            'single-beam': { type: 'boolean' },
+            select: { type: 'string' },
             temperature: { type: 'string' },
             'top-k': { type: 'string' },
             'top-p': { type: 'string' },
@@ -177,6 +184,11 @@ async function generateCmd(args: string[]): Promise<void> {
         set('beams', values.beams);
         if (values['beam-sample']) opts['sample'] = true;
         set('lengthPenalty', values['length-penalty']);
+        set('draftBeams', values['draft-beams']);
+        set('widthThreshold', values['width-threshold']);
+        set('minWidth', values['min-width']);
+        if (values['single-beam']) opts['singleBeam'] = true;
+        if (values.select !== undefined) opts['select'] = values.select;
         const early = values['early-stopping'];
         if (early !== undefined) {
             if (!['true', 'false', 'never'].includes(early)) throw new Error(`--early-stopping expects true, false or never, got ${early}`);

@@ -234,7 +234,7 @@ export async function loadPair(options: PairOptions): Promise<ModelPair> {
             toInfo(expertPath, expert.info()),
             toInfo(amateurPath, amateur.info()),
             [expert, amateur],
-            new Decoder('model pair', expert, contexts[0]!, contexts[1]!),
+            new Decoder('model pair', expert, contexts[0]!, contexts[1]!, amateur),
         );
     } catch (e) {
         for (const c of contexts) c.dispose();

@@ -1,5 +1,6 @@
 /** The README's examples run as written: the custom scheduler reproduces greedy generation; beam search
- *  costs one expert pass per step and beats greedy's log-prob. */
+ *  costs one expert pass per step and beats greedy's log-prob; DSBD needs fewer expert passes than beam
+ *  sampling and equals beam search at temperature 0. */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +27,14 @@ it('README beam example', () => {
     expect(Number(search)).toBeGreaterThanOrEqual(Number(greedy));
     const [, passes, tokens] = /(\d+) expert passes for (\d+) tokens × 4 beams/.exec(out)!;
     expect(Number(passes)).toBeLessThanOrEqual(Number(tokens));
+});
+
+it('README dsbd example', () => {
+    const out = runExample('dsbd');
+    const [, dsbd, beam] = /dsbd: (\d+) expert passes .*; beam sampling: (\d+)/.exec(out)!;
+    expect(Number(dsbd)).toBeLessThan(Number(beam));
+    expect(out).toMatch(/same as beam search: true/);
+    expect(out).toMatch(/singleBeam peak KV cells: \d+/);
 });
 
 it('README custom-scheduler example', () => {
