@@ -13,7 +13,8 @@ import type { DraftNode } from './forest.js';
 import { loadPair, type ModelPair } from './models.js';
 import { addon } from './native.js';
 import type { GenerateOptions } from './options.js';
-import { packageRoot } from './paths.js';
+import { demoPair, packageRoot } from './paths.js';
+import { distinct, repeatedNgrams } from './textStats.js';
 import { makePair, type ShapeName } from './synthetic.js';
 import { cpuFacts, systemInfo } from './system.js';
 
@@ -633,27 +634,6 @@ async function quality(pair: ModelPair, wl: Workload): Promise<QualityRow[]> {
     return rows;
 }
 
-/** Fraction of 4-grams that already occurred earlier in the output. */
-export function repeatedNgrams(tokens: readonly number[], n: number): number {
-    const seen = new Set<string>();
-    let rep = 0;
-    let all = 0;
-    for (let i = 0; i + n <= tokens.length; i++) {
-        const k = tokens.slice(i, i + n).join(',');
-        if (seen.has(k)) rep++;
-        seen.add(k);
-        all++;
-    }
-    return all ? rep / all : 0;
-}
-
-/** Distinct n-grams / all n-grams. */
-export function distinct(tokens: readonly number[], n: number): number {
-    const s = new Set<string>();
-    let all = 0;
-    for (let i = 0; i + n <= tokens.length; i++, all++) s.add(tokens.slice(i, i + n).join(','));
-    return all ? s.size / all : 0;
-}
 
 /** Mean per-token log-likelihood of `tokens` after `prompt` under the expert: one verifyForest pass over the chain. */
 async function expertLogLikelihood(pair: ModelPair, prompt: number[], tokens: readonly number[]): Promise<number> {
@@ -743,17 +723,46 @@ export function markdown(r: BenchReport): string {
     return lines.join('\n') + '\n';
 }
 
+/** The run each system's speed-ups are measured against: its own plain (greedy, expert-only) decoding. */
+function baselineOf(r: BenchReport, system: string): BenchRun | undefined {
+    return r.runs.find(
+        (x) => x.system === system && (x.strategy === 'greedy' || x.strategy === 'alone' || x.strategy.startsWith('greedy-expert')),
+    );
+}
+
 export function svg(r: BenchReport): string {
-    const w = 720;
-    const barH = 22;
-    const left = 260;
-    const maxT = Math.max(...r.runs.map((x) => x.tokensPerSecond));
-    const rows = r.runs.map((x, i) => {
-        const len = ((w - left - 80) * x.tokensPerSecond) / maxT;
-        const y = 40 + i * (barH + 6);
-        return `<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="12">${x.system} · ${x.strategy}</text><rect x="${left}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="#4a7bd0"/><text x="${(left + len + 6).toFixed(1)}" y="${y + 15}" font-size="12">${x.tokensPerSecond.toFixed(1)}</text>`;
-    });
-    const top = 40 + r.runs.length * (barH + 6) + 30;
+    const barH = 20;
+    // speed-up over the same system's plain decoding, grouped by system; the amateur's own speed stays in the table
+    const shown = r.runs.filter((x) => !x.strategy.includes('amateur'));
+    const label = (x: BenchRun) => x.strategy;  // under its system's heading
+    const left = 16 + Math.ceil(Math.max(...shown.map((x) => label(x).length), 20) * 6.6);
+    const w = left + 460;
+    const ratioOf = (x: BenchRun) => {
+        const base = baselineOf(r, x.system);
+        return base && base.tokensPerSecond > 0 ? x.tokensPerSecond / base.tokensPerSecond : null;
+    };
+    const maxR = Math.max(1.2, ...shown.map((x) => ratioOf(x) ?? 0));
+    const span = w - left - 150;
+    const systems = [...new Set(shown.map((x) => x.system))];
+    let y = 58;
+    const rows: string[] = [];
+    for (const sys of systems) {
+        rows.push(`<text x="10" y="${y + 14}" font-size="13" font-weight="bold">${sys}</text>`);
+        y += 22;
+        for (const x of shown.filter((q) => q.system === sys)) {
+            const q = ratioOf(x);
+            const len = q === null ? 0 : (span * q) / maxR;
+            const text = q === null ? `${x.tokensPerSecond.toFixed(1)} tokens/s (no baseline)` : `${q.toFixed(2)}× · ${x.tokensPerSecond.toFixed(1)} tokens/s`;
+            rows.push(
+                `<text x="${left - 8}" y="${y + 14}" text-anchor="end" font-size="12">${label(x)}</text><rect x="${left}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="${q !== null && q >= 1 ? '#4a7bd0' : '#c46a5a'}"/><text x="${(left + len + 6).toFixed(1)}" y="${y + 14}" font-size="12">${text}</text>`,
+            );
+            y += barH + 6;
+        }
+        y += 8;
+    }
+    const one = left + span / maxR;
+    rows.push(`<line x1="${one.toFixed(1)}" y1="56" x2="${one.toFixed(1)}" y2="${y}" stroke="#333" stroke-dasharray="3,3"/><text x="${one.toFixed(1)}" y="52" text-anchor="middle" font-size="11">1× = the system's greedy</text>`);
+    const top = y + 30;
     const depthRuns = r.runs.filter((x) => x.acceptanceByDepth);
     const depth = depthRuns.flatMap((x, i) => {
         const y = top + 30 + i * 26;
@@ -776,7 +785,8 @@ export function svg(r: BenchReport): string {
     });
     const h = vTop + (vc.length ? 30 + vc.length * 34 : 0) + 10;
     return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">
-<text x="10" y="22" font-size="15">${r.workload.name}: tokens/s (median) — ${r.date.slice(0, 10)} ${r.commit ?? ''}</text>
+<text x="10" y="22" font-size="15">${r.workload.name}: speed-up over each system's own greedy decoding (median tokens/s)</text>
+<text x="10" y="38" font-size="11">${r.date.slice(0, 10)} · ${r.commit ?? ''} · ${r.machine.cpu} (${r.machine.flags ?? ''})</text>
 ${rows.join('\n')}
 <text x="10" y="${top + 10}" font-size="15">acceptance by draft depth (1 → γ)</text>
 ${depth.join('\n')}
@@ -794,4 +804,109 @@ function writeReport(r: BenchReport, out?: string): string[] {
     writeFileSync(`${base}.md`, markdown(r));
     writeFileSync(`${base}.svg`, svg(r));
     return [json, `${base}.md`, `${base}.svg`];
+}
+
+/** One row of the demo pair's quality table. */
+export interface DemoQualityRow {
+    strategy: string;
+    mode: 'greedy' | 'T=1';
+    samples: number;
+    repetition4: number;
+    distinct1: number;
+    distinct2: number;
+    /** exp(−mean expert log-prob) of the generated tokens: how likely the expert finds the text */
+    expertPerplexity: number;
+    tokensPerSecond: number;
+}
+
+export interface DemoQualityReport {
+    schema: 1;
+    date: string;
+    machine: { cpu: string; flags: string; cores: number; node: string };
+    commit: string | null;
+    pair: { expert: string; amateur: string };
+    prompts: number;
+    maxTokens: number;
+    rows: DemoQualityRow[];
+}
+
+/**
+ * Quality on the shipped demo pair (issue 16 §3): every strategy over the 20 held-out prompts of
+ * models/demo/prompts.json, greedy and at temperature 1: 4-gram repetition, distinct-1/2, the expert's
+ * perplexity of the generated text. Writes bench/results/demo-quality-<date>.json and .md.
+ */
+export async function runDemoQuality(o: { out?: string; maxTokens?: number } = {}): Promise<{ report: DemoQualityReport; files: string[] }> {
+    const files = demoPair();
+    const prompts = JSON.parse(readFileSync(join(packageRoot(), 'models', 'demo', 'prompts.json'), 'utf8')) as string[];
+    const maxTokens = o.maxTokens ?? 128;
+    const kinds: [string, DemoQualityRow['mode'], GenerateOptions][] = [
+        ['greedy', 'greedy', { strategy: 'greedy' }],
+        ['speculative', 'greedy', { strategy: 'speculative' }],
+        ['contrastive', 'greedy', { strategy: 'contrastive' }],
+        ['scd', 'greedy', { strategy: 'scd' }],
+        ['beam search (W 4)', 'greedy', { strategy: 'beam', beams: 4 }],
+        ['dsbd (W 4, T 0)', 'greedy', { strategy: 'dsbd', beams: 4, temperature: 0 }],
+        ['sample', 'T=1', { strategy: 'sample', temperature: 1 }],
+        ['speculative', 'T=1', { strategy: 'speculative', temperature: 1 }],
+        ['contrastive', 'T=1', { strategy: 'contrastive', temperature: 1 }],
+        ['scd', 'T=1', { strategy: 'scd', temperature: 1 }],
+        ['beam sampling (W 4)', 'T=1', { strategy: 'beam', beams: 4, sample: true, temperature: 1 }],
+        ['dsbd (W 4)', 'T=1', { strategy: 'dsbd', beams: 4, temperature: 1 }],
+        ['dsbd singleBeam', 'T=1', { strategy: 'dsbd', beams: 4, singleBeam: true, temperature: 1 }],
+    ];
+    const pair = await loadPair({ ...files, contextSize: 1024, threads: 2 });
+    const rows: DemoQualityRow[] = [];
+    try {
+        let done = 0;
+        for (const [name, mode, options] of kinds) {
+            const rep: number[] = [];
+            const d1: number[] = [];
+            const d2: number[] = [];
+            const ll: number[] = [];
+            const tps: number[] = [];
+            for (const [i, prompt] of prompts.entries()) {
+                progress(done++, kinds.length * prompts.length, `${name} ${mode}`);
+                const seeded = mode === 'T=1' ? { seed: 100 + i } : {};
+                const r = await pair.generate(prompt, { ...options, ...seeded, maxTokens });
+                rep.push(repeatedNgrams(r.tokens, 4));
+                d1.push(distinct(r.tokens, 1));
+                d2.push(distinct(r.tokens, 2));
+                ll.push(await expertLogLikelihood(pair, pair.tokenize(prompt), r.tokens));
+                tps.push(r.stats.tokensPerSecond);
+            }
+            rows.push({ strategy: name, mode, samples: prompts.length, repetition4: mean(rep), distinct1: mean(d1), distinct2: mean(d2), expertPerplexity: Math.exp(-mean(ll)), tokensPerSecond: median(tps) });
+        }
+        progress(1, 1, 'done');
+    } finally {
+        await pair.dispose();
+    }
+    const cpu = cpuFacts();
+    const report: DemoQualityReport = {
+        schema: 1,
+        date: new Date().toISOString(),
+        machine: { cpu: cpu.model, flags: cpu.summary, cores: cpus().length, node: process.version },
+        commit: gitCommit(),
+        pair: files,
+        prompts: prompts.length,
+        maxTokens,
+        rows,
+    };
+    const json = o.out ?? join(packageRoot(), 'bench', 'results', `demo-quality-${report.date.slice(0, 10)}.json`);
+    mkdirSync(join(json, '..'), { recursive: true });
+    writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
+    const md = json.replace(/\.json$/, '.md');
+    writeFileSync(md, demoQualityMarkdown(report));
+    return { report, files: [json, md] };
+}
+
+export function demoQualityMarkdown(r: DemoQualityReport): string {
+    return [
+        `## Demo pair quality — ${r.date.slice(0, 10)}, commit ${r.commit ?? '?'}`,
+        '',
+        `${r.machine.cpu} (${r.machine.flags}), ${r.machine.cores} cores, Node ${r.machine.node}. ${r.prompts} prompts from the held-out text (models/demo/prompts.json), ${r.maxTokens} new tokens each; T=1 rows seeded 100 + prompt index. Repetition = share of 4-grams already seen in the output; perplexity = exp(−mean log p) of the generated tokens under the expert.`,
+        '',
+        '| strategy | mode | 4-gram repetition | distinct-1 | distinct-2 | expert perplexity | tokens/s (median) |',
+        '|---|---|---|---|---|---|---|',
+        ...r.rows.map((x) => `| ${x.strategy} | ${x.mode} | ${fmt(x.repetition4, 3)} | ${fmt(x.distinct1, 3)} | ${fmt(x.distinct2, 3)} | ${fmt(x.expertPerplexity, 2)} | ${fmt(x.tokensPerSecond, 0)} |`),
+    ].join('\n') + '\n';
 }

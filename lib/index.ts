@@ -18,6 +18,9 @@ export type {
 } from './forest.js';
 export { makePair, shapes } from './synthetic.js';
 export { systemInfo } from './system.js';
+export { inspect, summarize } from './inspect.js';
+export type { GgufSummary, InspectReport } from './inspect.js';
+export { demoPair } from './paths.js';
 export type { SystemInfo } from './system.js';
 export type { MakePairOptions, PairFiles, ShapeName } from './synthetic.js';
 export {

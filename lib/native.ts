@@ -163,15 +163,36 @@ export interface NativeMakePairOptions {
     eosLike?: number;
 }
 
+export interface NativeGgufSummary {
+    architecture: string;
+    name: string;
+    fileType: number;
+    contextLength: number;
+    embeddingLength: number;
+    blockCount: number;
+    headCount: number;
+    headCountKv: number;
+    feedForwardLength: number;
+    vocabSize: number;
+    tokenizerModel: string;
+    chatTemplate: boolean;
+    tensors: number;
+    parameters: number;
+    tensorBytes: number;
+    fileBytes: number;
+    types: Record<string, { tensors: number; parameters: number; bytes: number }>;
+}
+
 export interface NativeAddon {
     Model: new (...args: never[]) => NativeModel;
     Context: new (model: NativeModel, options: NativeContextOptions) => NativeContext;
     loadModel(
         path: string,
-        options: { gpuLayers?: number; useMmap?: boolean },
+        options: { gpuLayers?: number; useMmap?: boolean; vocabOnly?: boolean },
         onProgress?: (fraction: number) => void,
     ): { promise: Promise<NativeModel>; abort(): void };
     checkCompatibility(expert: NativeModel, amateur: NativeModel): string | null;
+    readGguf(path: string): NativeGgufSummary;
     makePair(options: NativeMakePairOptions): Promise<{ expert: string; amateur: string; nVocab: number; expertBytes: number; amateurBytes: number }>;
     systemInfo(): {
         llamaSystemInfo: string;

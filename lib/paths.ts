@@ -32,3 +32,12 @@ export function defaultVocabPath(): string {
     const packaged = join(packageRoot(), 'vocab', 'llama-spm.gguf');
     return existsSync(packaged) ? packaged : join(llamaCppDir(), 'models', 'ggml-vocab-llama-spm.gguf');
 }
+
+/**
+ * The demo pair shipped in the package (models/demo: two small llama models trained on Jane Austen's novels,
+ * see models/demo/PROVENANCE.md): the paths for loadPair().
+ */
+export function demoPair(): { expert: string; amateur: string } {
+    const dir = join(packageRoot(), 'models', 'demo');
+    return { expert: join(dir, 'expert.gguf'), amateur: join(dir, 'amateur.gguf') };
+}

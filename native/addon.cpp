@@ -6,6 +6,7 @@
 #include "llama.h"
 #include "model/Backends.h"
 #include "model/Context.h"
+#include "model/GgufInfo.h"
 #include "model/Model.h"
 #include "napi/args.h"
 #include "napi/errors.h"
@@ -140,6 +141,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("Context", context);
     exports.Set("loadModel", Napi::Function::New(env, LoadModel));
     exports.Set("checkCompatibility", Napi::Function::New(env, CheckCompatibility));
+    exports.Set("readGguf", Napi::Function::New(env, ReadGguf));
     exports.Set("makePair", Napi::Function::New(env, MakePair));
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo));
     exports.Set("_simulateVerify", Napi::Function::New(env, testing::SimulateVerify));

@@ -163,6 +163,7 @@ struct LoadParams {
     std::string path;
     int32_t     gpu_layers = 0;
     int         use_mmap   = -1;  // -1: auto (mmap unless the CPU backend repacks the weights)
+    bool        vocab_only = false;  // the vocabulary and metadata only, no weights (inspect, compatibility checks)
 };
 
 // ggml's AMX buffer type and llama-duet's kernels (CPU_REPACK) copy (repack) every weight they take at load. With the file memory-mapped as
@@ -191,6 +192,7 @@ class LoadModelWorker : public Napi::AsyncProgressQueueWorker<float> {
             llama_model_params mp          = llama_model_default_params();
             mp.n_gpu_layers                = params_.gpu_layers;
             mp.use_extra_bufts             = true;
+            mp.vocab_only                  = params_.vocab_only;
             struct Cb {
                 const ExecutionProgress * progress;
                 std::atomic_bool *        abort;
@@ -305,6 +307,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
         Napi::Object o        = args::object(info[1], "options");
         p.gpu_layers          = (int32_t) args::opt_integer(o, "gpuLayers", 0, -1, 100000);
         p.use_mmap            = o.Get("useMmap").IsUndefined() ? -1 : args::opt_boolean(o, "useMmap", true);
+        p.vocab_only          = args::opt_boolean(o, "vocabOnly", false);
         Napi::Function on_progress;
         if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
         auto  abort  = std::make_shared<std::atomic_bool>(false);

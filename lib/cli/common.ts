@@ -1,0 +1,74 @@
+/** What every `llama-duet` command shares: usage errors (exit code 2), number flags, load-option flags, a TTY progress bar. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { LoadOptions } from '../options.js';
+
+/** A bad command line: the CLI prints the message and the command's usage, and exits with code 2. */
+export class UsageError extends Error {
+    constructor(message: string, readonly usage?: string) {
+        super(message);
+        this.name = 'UsageError';
+    }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs in strict mode; unknown flags and missing values become UsageErrors; `--help` prints the usage. */
+export function parse<O extends Options>(args: string[], options: O, usage: string, allowPositionals = false) {
+    try {
+        const r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' }, verbose: { type: 'boolean' } }, allowPositionals, strict: true });
+        return r as unknown as { values: { [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : O[K] extends { multiple: true } ? string[] : string } & { help?: boolean }; positionals: string[] };
+    } catch (e) {
+        throw new UsageError(e instanceof Error ? e.message.split('\n')[0]! : String(e), usage);
+    }
+}
+
+export function num(v: string | undefined, flag: string): number | undefined {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} expects a number, got '${v}'`);
+    return n;
+}
+
+/** Flags for loadModel()/loadPair() options, shared by generate and demo. */
+export const loadFlags = {
+    threads: { type: 'string' },
+    'context-size': { type: 'string' },
+    'batch-size': { type: 'string' },
+    sequences: { type: 'string' },
+    'gpu-layers': { type: 'string' },
+    'flash-attention': { type: 'string' },
+    mmap: { type: 'boolean' },
+    'no-mmap': { type: 'boolean' },
+} as const;
+
+export const loadUsage = `[--threads N] [--context-size N] [--batch-size N] [--sequences N] [--gpu-layers N]
+                      [--flash-attention auto|on|off] [--mmap | --no-mmap]`;
+
+export function loadOptions(v: Record<string, unknown>): LoadOptions {
+    const o: Record<string, unknown> = {};
+    const set = (k: string, flag: string) => {
+        const n = num(v[flag] as string | undefined, flag);
+        if (n !== undefined) o[k] = n;
+    };
+    set('threads', 'threads');
+    set('contextSize', 'context-size');
+    set('batchSize', 'batch-size');
+    set('sequences', 'sequences');
+    set('gpuLayers', 'gpu-layers');
+    if (v['flash-attention'] !== undefined) o['flashAttention'] = v['flash-attention'];
+    if (v['mmap'] && v['no-mmap']) throw new UsageError('--mmap and --no-mmap exclude each other');
+    if (v['mmap']) o['useMmap'] = true;
+    if (v['no-mmap']) o['useMmap'] = false;
+    return o as LoadOptions;
+}
+
+/** A load-progress bar on a terminal (nothing when stderr is not a TTY). */
+export function progressBar(label: string): ((fraction: number) => void) | undefined {
+    if (!process.stderr.isTTY) return undefined;
+    return (f: number) => {
+        const w = 24;
+        const n = Math.round(f * w);
+        process.stderr.write(`\r${label} [${'#'.repeat(n)}${'.'.repeat(w - n)}] ${(f * 100).toFixed(0).padStart(3)}%`);
+        if (f >= 1) process.stderr.write('\r' + ' '.repeat(label.length + w + 8) + '\r');
+    };
+}
