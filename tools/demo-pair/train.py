@@ -285,6 +285,22 @@ def export_gguf(model, sp, path, name, gguf):
     w.close()
 
 
+def load_gguf(model, path, gguf):
+    """The weights of a GGUF this script exported, back into `model` (the inverse of export_gguf)."""
+    names = {"token_embd.weight": "tok.weight", "output_norm.weight": "norm.weight", "output.weight": "out.weight"}
+    per = {"attn_norm": "attn_norm", "attn_q": "wq", "attn_k": "wk", "attn_v": "wv", "attn_output": "wo",
+           "ffn_norm": "ffn_norm", "ffn_gate": "w_gate", "ffn_up": "w_up", "ffn_down": "w_down"}
+    sd = model.state_dict()
+    for t in gguf.GGUFReader(path).tensors:
+        if t.name.startswith("blk."):
+            _, i, kind, _w = t.name.split(".")
+            key = "blocks.%s.%s.weight" % (i, per[kind])
+        else:
+            key = names[t.name]
+        a = torch.from_numpy(np.array(t.data, dtype=np.float32)).reshape(sd[key].shape)
+        sd[key].copy_(a)
+
+
 def agreement(expert, amateur, held_ids, n=4000):
     """Greedy agreement: the share of held-out positions where both models' argmax agree."""
     agree = total = 0
@@ -306,6 +322,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--expert-steps", type=int, default=2400)
     ap.add_argument("--amateur-steps", type=int, default=1000)
+    ap.add_argument("--expert-from", help="reuse the expert of an earlier run of this script (its DIR with expert.gguf and report.json) instead of training it again")
     args = ap.parse_args()
     torch.manual_seed(20261202)
     torch.set_num_threads(2)
@@ -337,6 +354,16 @@ def main():
         m = Llama(V, **cfg)
         nparams = sum(p.numel() for p in m.parameters())
         log("%s: %d parameters %s" % (name, nparams, cfg))
+        if name == "expert" and args.expert_from:
+            # the same seeds and steps reproduce it; this skips the ~25 minutes
+            load_gguf(m, os.path.join(args.expert_from, "expert.gguf"), gguf)
+            r = json.load(open(os.path.join(args.expert_from, "report.json")))["expert"]
+            r["heldout_bpb_f16"] = heldout_bits_per_byte(m, held_ids, held_bytes)
+            log("expert from %s: held-out %.4f bits/byte" % (args.expert_from, r["heldout_bpb_f16"]))
+            export_gguf(m, sp, os.path.join(args.out, name + ".gguf"), "llama-duet demo " + name + " (Jane Austen)", gguf)
+            models[name] = m
+            report[name] = r
+            continue
         r = train(name, m, data, held_ids, held_bytes, steps, lr, batch, log)
         round_f16(m)
         r["heldout_bpb_f16"] = heldout_bits_per_byte(m, held_ids, held_bytes)
