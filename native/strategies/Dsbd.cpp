@@ -295,6 +295,7 @@ class Dsbd final : public Strategy {
             // the parents' amateur rows: one pass over every node of layer l − 1 (layer 1: each stem's owed + pending)
             cells_.clear();
             ids_.clear();
+            int32_t rows = 0;
             for (const auto & [n, m] : parents) {
                 Node & u = nodes_[n];
                 if (l == 1) {
@@ -304,16 +305,20 @@ class Dsbd final : public Strategy {
                         ids_.push_back(aid_[u.slot]);
                     }
                 }
-                u.row_a = (int32_t) std::count_if(cells_.begin(), cells_.end(), [](const batch::Cell & c) { return c.logits; });
+                u.row_a = rows++;
                 cells_.push_back({ amateur_.feedable(u.token), pos0 + l - 1, (int32_t) ids_.size(), 1, true });
                 ids_.push_back(aid_[u.slot]);
             }
             batch::decode(amateur_.ctx(), abatch_, amateur_.decode_lock(), cells_, ids_, amateur_.n_vocab(), V_, rows_a_, "draft layer");
             passes_a_++;
 
-            std::vector<double> scores;
-            gather(parents, rows_a_, [](const Node & u) { return u.row_a; }, scores, rowbuf_);
-            for (size_t j = 0; j < parents.size(); j++) scores[j] = nodes_[parents[j].first].A + std::log((double) parents[j].second);
+            std::vector<int32_t> parent_ids;
+            std::vector<double>  scores;
+            for (const auto & [n, m] : parents) {
+                parent_ids.push_back(n);
+                scores.push_back(nodes_[n].A + std::log((double) m));
+            }
+            gather(parent_ids, rows_a_, &Node::row_a);
             std::vector<double>      lse;
             std::vector<beam::Child> kids;
             std::vector<double>      q;
@@ -329,8 +334,6 @@ class Dsbd final : public Strategy {
                 }
             }
             std::vector<int32_t> drafts;
-            std::vector<int32_t> parent_ids;
-            for (const auto & [n, m] : parents) parent_ids.push_back(n);
             for (const beam::Child & c : kids) drafts.push_back(child_node(parent_ids[c.beam], c.token, c.logp, pos0 + l));
             layer_drafts_.push_back(std::move(drafts));
             layer_parents_.push_back(std::move(parent_ids));
@@ -364,15 +367,10 @@ class Dsbd final : public Strategy {
         return id;
     }
 
-    // rows of the listed nodes, gathered contiguously (row index chosen by `which`)
-    template <class Which>
-    void gather(const std::vector<std::pair<int32_t, int32_t>> & list, const std::vector<float> & rows, Which which, std::vector<double> & scores,
-                std::vector<float> & buf) const {
-        scores.assign(list.size(), 0.0);
-        buf.resize(list.size() * (size_t) V_);
-        for (size_t j = 0; j < list.size(); j++) {
-            std::copy_n(rows.data() + (size_t) which(nodes_[list[j].first]) * V_, V_, buf.data() + j * V_);
-        }
+    // rowbuf_ = the rows (of `rows`, at each node's index `which`) of the listed nodes, contiguous
+    void gather(const std::vector<int32_t> & nodes, const std::vector<float> & rows, int32_t Node::*which) {
+        rowbuf_.resize(nodes.size() * (size_t) V_);
+        for (size_t j = 0; j < nodes.size(); j++) std::copy_n(rows.data() + (size_t) (nodes_[nodes[j]].*which) * V_, V_, rowbuf_.data() + j * V_);
     }
 
     // 2. one expert pass over every stem's pending token and every live draft node
@@ -434,13 +432,11 @@ class Dsbd final : public Strategy {
     // p^{(l)} over `parents` (the layer's q parents, or the valid set), with weight m·exp(S) for valid parents
     void expert_joint(const std::vector<int32_t> & parents, const std::map<int32_t, int32_t> & valid, std::vector<double> & p) {
         std::vector<double> scores(parents.size());
-        rowbuf_.resize(parents.size() * (size_t) V_);
         for (size_t j = 0; j < parents.size(); j++) {
-            const Node & u  = nodes_[parents[j]];
-            auto         it = valid.find(parents[j]);
-            scores[j]       = it == valid.end() ? -INFINITY : u.path.log_prob + std::log((double) it->second);
-            std::copy_n(rows_e_.data() + (size_t) u.row_e * V_, V_, rowbuf_.data() + j * V_);
+            auto it   = valid.find(parents[j]);
+            scores[j] = it == valid.end() ? -INFINITY : nodes_[parents[j]].path.log_prob + std::log((double) it->second);
         }
+        gather(parents, rows_e_, &Node::row_e);
         beam::joint(scores, rowbuf_.data(), V_, cfg_.sampling, jointf_);
         p.assign(jointf_.begin(), jointf_.end());
     }
@@ -511,11 +507,8 @@ class Dsbd final : public Strategy {
         for (size_t i = 0; i < stems_.size(); i++) live.push_back((int32_t) i);
         for (int32_t l = 1;; l++) {
             std::vector<double> S(live.size());
-            rowbuf_.resize(live.size() * (size_t) V_);
-            for (size_t j = 0; j < live.size(); j++) {
-                S[j] = nodes_[live[j]].path.log_prob;
-                std::copy_n(rows_e_.data() + (size_t) nodes_[live[j]].row_e * V_, V_, rowbuf_.data() + j * V_);
-            }
+            for (size_t j = 0; j < live.size(); j++) S[j] = nodes_[live[j]].path.log_prob;
+            gather(live, rows_e_, &Node::row_e);
             const std::vector<double> lse  = beam::normalisers(rowbuf_.data(), (int32_t) live.size(), V_);
             const std::vector<beam::Child> cands = beam::top(S, rowbuf_.data(), lse, V_, 2 * WL_);
             std::vector<Out> next;

@@ -9,6 +9,11 @@ import sys
 out, deb_sha = sys.argv[1], sys.argv[2]
 r = json.load(open(os.path.join(out, "report.json")))
 e, a = r["expert"], r["amateur"]
+# reports written before train.py recorded train_bytes: the byte count is on the first line of train.log
+train_bytes = r.get("train_bytes")
+if train_bytes is None:
+    first = open(os.path.join(out, "train.log")).readline()
+    train_bytes = int(first.split("(")[1].split(" bytes")[0])
 
 
 def cfg(m):
@@ -63,7 +68,7 @@ PyTorch's logits at three prompts (for the export test) and SentencePiece's toke
     ht=r["heldout_tokens"],
     v=r["vocab"],
     tt=r["train_tokens"],
-    bpt=r.get("train_bytes", 3863761) / r["train_tokens"],
+    bpt=train_bytes / r["train_tokens"],
     ec=cfg(e),
     ac=cfg(a),
     ep=e["parameters"],
