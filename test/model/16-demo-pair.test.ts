@@ -63,12 +63,14 @@ describe('the demo pair', () => {
     });
 
     it('is the pair its training record describes', () => {
-        // the quality bars (held-out ≤ 1.45 bits/byte, amateur ≥ 0.1 worse, agreement 55–80%) are targets
-        // of the training run, reported in models/demo/PROVENANCE.md; here: the shipped files are that run's
+        // the shipped files are the recorded training run (models/demo/PROVENANCE.md), and that run meets the
+        // issue's quality bars: expert held-out ≤ 1.45 bits/byte, amateur ≥ 0.1 worse, greedy agreement 55–80%
         expect(pair.expert.nParams).toBe(report.expert.parameters);
         expect(pair.amateur.nParams).toBe(report.amateur.parameters);
-        expect(report.expert.heldout_bpb_f16).toBeLessThan(report.amateur.heldout_bpb_f16);
-        expect(report.greedy_agreement).toBeGreaterThan(0);
+        expect(report.expert.heldout_bpb_f16).toBeLessThanOrEqual(1.45);
+        expect(report.amateur.heldout_bpb_f16 - report.expert.heldout_bpb_f16).toBeGreaterThanOrEqual(0.1);
+        expect(report.greedy_agreement).toBeGreaterThanOrEqual(0.55);
+        expect(report.greedy_agreement).toBeLessThanOrEqual(0.8);
     });
 
     it('writes English, and greedy speculative decoding reproduces greedy on it', async () => {

@@ -48,13 +48,16 @@ newlines, tabs, runs of spaces and non-ASCII through byte fallback) and byte-exa
 llama.cpp's LLAMA architecture: RMSNorm (ε 1e-5), rotary embeddings on adjacent pairs (llama.cpp's NORM
 layout, base 10000), SwiGLU, no biases, untied output; trained with PyTorch (python3-torch 1.13.1, 2 threads,
 `OMP_WAIT_POLICY=PASSIVE`), AdamW (β 0.9/0.95, weight decay 0.1), batch 16 × 256 tokens, warm-up then cosine
-decay, the best held-out checkpoint kept; fixed seeds. Matrices stored in f16, norms in f32.
+decay; the expert keeps its best held-out checkpoint, the amateur its best one that is still at least
+0.1 bits per byte worse than the expert (the demo needs a visibly weaker amateur); fixed seeds. Matrices
+stored in f16, norms in f32.
 
 | | expert | amateur |
 |---|---|---|
 | shape | {ec} | {ac} |
 | parameters | {ep:,} | {ap:,} |
-| steps / tokens seen | {es} / {et:,} | {as_} / {at:,} |
+| steps trained / checkpoint kept / tokens seen by it | {es} / {ek} / {et:,} | {as_} / {ak} / {at:,} |
+| held-out gap to the expert (bits per byte) | | {gap:.4f} |
 | training time (2 cores) | {esec} s | {asec} s |
 | held-out bits per byte (stored f16 weights) | **{eb:.4f}** | **{ab:.4f}** |
 | file | expert.gguf, {ebytes:,} bytes | amateur.gguf, {abytes:,} bytes |
@@ -76,6 +79,9 @@ PyTorch's logits at three prompts (for the export test) and SentencePiece's toke
     es=e["steps"],
     et=e["tokens_seen"],
     as_=a["steps"],
+    ek=e.get("kept_step", e["steps"]),
+    ak=a.get("kept_step", a["steps"]),
+    gap=a["heldout_bpb_f16"] - e["heldout_bpb_f16"],
     at=a["tokens_seen"],
     esec=e["seconds"],
     asec=a["seconds"],

@@ -32,6 +32,7 @@ HOLD_OUT = 0.04
 EXPERT = dict(d=192, n_layer=4, n_head=6, ff=512)
 AMATEUR = dict(d=112, n_layer=2, n_head=4, ff=320)
 CTX = 256
+GAP = 0.1  # the amateur is kept at least this much worse than the expert (held-out bits per byte)
 ROPE_BASE = 10000.0
 EPS = 1e-5
 
@@ -169,14 +170,16 @@ def heldout_bits_per_byte(model, held_ids, held_bytes):
     return nll / math.log(2) / held_bytes
 
 
-def train(name, model, data, held_ids, held_bytes, steps, lr, batch, log):
+def train(name, model, data, held_ids, held_bytes, steps, lr, batch, log, floor=None):
     """AdamW, a linear warm-up then a cosine decay to 10% over `steps`; the held-out score every 100 steps,
-    the best weights kept, and an early stop after 5 evaluations without improvement."""
+    the best weights kept, and an early stop after 5 evaluations without improvement. With `floor`, the kept
+    weights are the best checkpoint whose held-out score is still >= floor (the amateur: at least 0.1 bits per
+    byte worse than the expert, the issue's bar); training goes on to `steps` either way."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
     n = len(data) - CTX - 1
     g = torch.Generator().manual_seed(1234)
     t0 = time.time()
-    best, best_state, step, since_best = float("inf"), None, 0, 0
+    best, best_state, step, since_best, kept_step = float("inf"), None, 0, 0, None
     history = []
     warm = min(200, steps // 10)
     while step < steps:
@@ -198,8 +201,13 @@ def train(name, model, data, held_ids, held_bytes, steps, lr, batch, log):
             tps = step * batch * CTX / (time.time() - t0)
             history.append(dict(step=step, seconds=round(time.time() - t0), train_loss=round(loss.item(), 4), heldout_bpb=round(bpb, 4)))
             log("%s step %d  %.0fs  loss %.3f  held-out %.4f bits/byte  %.0f tokens/s  lr %.2e" % (name, step, time.time() - t0, loss.item(), bpb, tps, cur))
+            if floor is not None:
+                if bpb >= floor and bpb < best:
+                    best, kept_step = bpb, step
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                continue
             if bpb < best - 1e-4:
-                best, since_best = bpb, 0
+                best, since_best, kept_step = bpb, 0, step
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 since_best += 1
@@ -208,7 +216,11 @@ def train(name, model, data, held_ids, held_bytes, steps, lr, batch, log):
                     break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return dict(steps=step, seconds=round(time.time() - t0), tokens_seen=step * batch * CTX, heldout_bpb=best, history=history)
+        log("%s: keeping step %d (held-out %.4f bits/byte%s)" % (name, kept_step, best, "" if floor is None else ", the best at or above %.4f" % floor))
+    else:
+        kept_step, best = step, history[-1]["heldout_bpb"]
+        log("%s: no checkpoint at or above %.4f bits/byte, keeping the last (step %d)" % (name, floor, step))
+    return dict(steps=step, kept_step=kept_step, seconds=round(time.time() - t0), tokens_seen=kept_step * batch * CTX, heldout_bpb=best, history=history)
 
 
 def round_f16(model):
@@ -349,7 +361,8 @@ def main():
     V = sp.get_piece_size()
     report = dict(vocab=V, train_tokens=len(data), train_bytes=train_bytes, heldout_tokens=sum(map(len, held_ids)), heldout_bytes=held_bytes)
     models = {}
-    for name, cfg, steps, lr, batch in (("amateur", AMATEUR, args.amateur_steps, 3e-3, 16), ("expert", EXPERT, args.expert_steps, 2e-3, 16)):
+    # the expert first: the amateur keeps its best checkpoint that is still >= GAP bits per byte worse
+    for name, cfg, steps, lr, batch in (("expert", EXPERT, args.expert_steps, 2e-3, 16), ("amateur", AMATEUR, args.amateur_steps, 3e-3, 16)):
         torch.manual_seed({"amateur": 7, "expert": 11}[name])
         m = Llama(V, **cfg)
         nparams = sum(p.numel() for p in m.parameters())
@@ -364,7 +377,9 @@ def main():
             models[name] = m
             report[name] = r
             continue
-        r = train(name, m, data, held_ids, held_bytes, steps, lr, batch, log)
+        # (+0.001: room for the f16 rounding of the stored weights)
+        floor = report["expert"]["heldout_bpb_f16"] + GAP + 0.001 if name == "amateur" else None
+        r = train(name, m, data, held_ids, held_bytes, steps, lr, batch, log, floor)
         round_f16(m)
         r["heldout_bpb_f16"] = heldout_bits_per_byte(m, held_ids, held_bytes)
         r["parameters"] = nparams
