@@ -4,7 +4,7 @@
  * native cancel, streaming chunks, and dispose that ends an in-flight generation safely.
  * @internal
  */
-import { DisposedError, fromNative, GenerationAbortedError, InvalidArgumentError, LlamaDuetError, ErrorCode } from './errors.js';
+import { DisposedError, fromNative, GenerationAbortedError, InvalidArgumentError, LlamaDuetError, ErrorCode, QueueFullError } from './errors.js';
 import type { NativeContext, NativeGenerateResult, NativeModel } from './native.js';
 import type { GenerateOptions, ResolvedGenerateOptions } from './options.js';
 import { pairStrategies, resolveGenerateOptions } from './options.js';
@@ -32,6 +32,12 @@ export interface GenerationStats {
     tokensPerSecond: number;
     /** The RNG seed used (random when not given; 0 for greedy runs). */
     seed: number;
+    /**
+     * Expert passes this generation shared with other concurrent generations on the same model/pair
+     * (continuous batching: one `llama_decode` carried their tokens too). 0 when it ran alone; absent for
+     * `'beam'`/`'dsbd'`, which always run alone.
+     */
+    sharedPasses?: number;
     /** `'speculative'` / `'scd'`: draft tokens proposed by the amateur. */
     draftedTokens?: number;
     /** `'speculative'` / `'scd'`: draft tokens the expert accepted. */
@@ -105,6 +111,12 @@ export interface GenerationStream extends AsyncIterable<GenerationChunk> {
 
 export type Prompt = string | readonly number[] | Int32Array;
 
+/** One chat message (`applyChatTemplate`, the server's /v1/chat/completions). */
+export interface ChatMessage {
+    role: string;
+    content: string;
+}
+
 /** Bytes one KV cell takes in a model's cache: f16 K and V rows of every layer (llama.cpp's default cache types). */
 export function kvBytesPerCell(info: { nLayer: number; nEmbd: number; nHead: number; nHeadKv: number }): number {
     return info.nLayer * 2 * ((info.nEmbd / info.nHead) * info.nHeadKv) * 2;
@@ -118,11 +130,19 @@ export class Decoder {
     readonly #nVocab: number;
     readonly #contextSize: number;
     readonly #what: string;
-    #queue: Promise<unknown> = Promise.resolve();
-    #active: { cancel(): void; settled: Promise<unknown> } | null = null;
+    readonly #lanes: Lanes;
+    readonly #active = new Set<{ cancel(): void; settled: Promise<unknown> }>();
     #disposed = false;
 
-    constructor(what: string, expertModel: NativeModel, expert: NativeContext, amateur: NativeContext | null, amateurModel: NativeModel | null = null) {
+    constructor(
+        what: string,
+        expertModel: NativeModel,
+        expert: NativeContext,
+        amateur: NativeContext | null,
+        amateurModel: NativeModel | null = null,
+        limits: { maxConcurrent: number; maxQueued: number } = { maxConcurrent: 8, maxQueued: 256 },
+    ) {
+        this.#lanes = new Lanes(limits.maxConcurrent, limits.maxQueued);
         this.#what = what;
         this.#expertModel = expertModel;
         this.#kvBytesPerCell = [kvBytesPerCell(expertModel.info()), amateurModel ? kvBytesPerCell(amateurModel.info()) : 0];
@@ -154,6 +174,21 @@ export class Decoder {
     detokenize(tokens: readonly number[] | Int32Array, renderSpecial = false): string {
         this.assertAlive();
         return this.#expertModel.detokenize(this.checkTokens('tokens', tokens), renderSpecial);
+    }
+
+    applyChatTemplate(messages: readonly ChatMessage[], addAssistant: boolean): string {
+        this.assertAlive();
+        if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('Expected a non-empty array of chat messages');
+        const clean = messages.map((m: unknown, i) => {
+            const o = m as { role?: unknown; content?: unknown } | null;
+            if (typeof o !== 'object' || o === null || typeof o.role !== 'string' || typeof o.content !== 'string') {
+                throw new InvalidArgumentError(`Expected messages[${i}] to be { role: string, content: string }`);
+            }
+            return { role: o.role, content: o.content };
+        });
+        const templated = this.#expertModel.applyChatTemplate(clean, addAssistant);
+        if (templated !== null) return templated;
+        return clean.map((m) => `${m.role}: ${m.content}\n`).join('') + (addAssistant ? 'assistant:' : '');
     }
 
     /** Token ids checked against the vocabulary (InvalidArgumentError otherwise), as an Int32Array. */
@@ -246,7 +281,9 @@ export class Decoder {
         const partial = { text: '', tokens: [] as number[] };
         if (opts.signal?.aborted) throw new GenerationAbortedError(partial, opts.signal.reason);
 
-        return this.enqueue(async () => {
+        // beam / dsbd decode many sequences themselves and run alone; the rest run concurrently, batched natively
+        const alone = opts.strategy === 'beam' || opts.strategy === 'dsbd';
+        return this.#lanes.run(alone, async () => {
             this.assertAlive();
             if (opts.signal?.aborted) throw new GenerationAbortedError(partial, opts.signal.reason);
             let handle: ReturnType<NativeContext['generate']>;
@@ -292,7 +329,8 @@ export class Decoder {
             }
             const onAbort = () => handle.cancel();
             opts.signal?.addEventListener('abort', onAbort, { once: true });
-            this.#active = { cancel: () => handle.cancel(), settled: handle.promise.catch(() => {}) };
+            const active = { cancel: () => handle.cancel(), settled: handle.promise.catch(() => {}) };
+            this.#active.add(active);
             let r: NativeGenerateResult;
             try {
                 r = await handle.promise;
@@ -305,7 +343,7 @@ export class Decoder {
                 throw err;
             } finally {
                 opts.signal?.removeEventListener('abort', onAbort);
-                this.#active = null;
+                this.#active.delete(active);
             }
             const result: GenerationResult = { text: r.text, tokens: Array.from(r.tokens), finishReason: r.finishReason, stats: { ...r.stats } };
             if (r.stats.peakKvCells !== undefined) {
@@ -320,20 +358,16 @@ export class Decoder {
     }
 
     /**
-     * Runs `job` after every earlier generation and sequence operation on this model/pair (FIFO), so
-     * no two native operations ever drive one llama_context at once.
+     * Runs `job` alone, after every earlier generation and sequence operation on this model/pair (FIFO),
+     * so no other native operation drives the contexts meanwhile.
      */
-    async enqueue<T>(job: () => Promise<T> | T): Promise<T> {
-        const previous = this.#queue;
-        let release!: () => void;
-        const mine = new Promise<void>((r) => (release = r));
-        this.#queue = previous.then(() => mine);
-        await previous;
-        try {
-            return await job();
-        } finally {
-            release();
-        }
+    enqueue<T>(job: () => Promise<T> | T): Promise<T> {
+        return this.#lanes.run(true, job);
+    }
+
+    /** Generations running and waiting (the scheduler's load). */
+    get load(): { running: number; queued: number } {
+        return this.#lanes.load;
     }
 
     /** The native expert and amateur contexts (sequences and forests live in them). */
@@ -349,12 +383,10 @@ export class Decoder {
     async dispose(free: () => void): Promise<void> {
         if (this.#disposed) return;
         this.#disposed = true;
-        const active = this.#active;
-        if (active) {
-            active.cancel();
-            await active.settled;
-        }
-        await this.#queue.catch(() => {});  // sequence operations in flight finish first
+        const active = [...this.#active];
+        for (const a of active) a.cancel();
+        await Promise.all(active.map((a) => a.settled));
+        await this.#lanes.idle();  // sequence operations in flight finish first
         try {
             this.#expert.dispose();
             this.#amateur?.dispose();
@@ -370,5 +402,69 @@ export class Decoder {
         const ctx = which === 'expert' ? this.#expert : this.#amateur;
         if (!ctx) throw new InvalidArgumentError('no amateur context');
         return ctx._evalLogits(this.checkTokens('tokens', tokens), keep);
+    }
+}
+
+/**
+ * The JS half of the scheduler: jobs in FIFO order, each either alone (sequence operations, beam, dsbd)
+ * or shared (generations batched natively, up to `maxConcurrent` at once). A job never overtakes an
+ * earlier one, so nothing starves; more than `maxQueued` waiting jobs is a QueueFullError.
+ * @internal
+ */
+export class Lanes {
+    readonly #waiting: { alone: boolean; start: () => void }[] = [];
+    #running = 0;
+    #aloneRunning = false;
+    #idle: (() => void)[] = [];
+
+    constructor(
+        readonly maxConcurrent: number,
+        readonly maxQueued: number,
+    ) {}
+
+    get load(): { running: number; queued: number } {
+        return { running: this.#running, queued: this.#waiting.length };
+    }
+
+    async run<T>(alone: boolean, job: () => Promise<T> | T): Promise<T> {
+        if (this.#waiting.length >= this.maxQueued && !this.#canStart(alone)) {
+            throw new QueueFullError(this.maxQueued, this.#running);
+        }
+        await new Promise<void>((start) => {
+            this.#waiting.push({ alone, start });
+            this.#pump();
+        });
+        try {
+            return await job();
+        } finally {
+            this.#running--;
+            if (alone) this.#aloneRunning = false;
+            this.#pump();
+        }
+    }
+
+    /** Resolves once nothing runs or waits. */
+    idle(): Promise<void> {
+        if (this.#running === 0 && this.#waiting.length === 0) return Promise.resolve();
+        return new Promise((r) => this.#idle.push(r));
+    }
+
+    #canStart(alone: boolean): boolean {
+        if (this.#waiting.length > 0 || this.#aloneRunning) return false;
+        return alone ? this.#running === 0 : this.#running < this.maxConcurrent;
+    }
+
+    #pump(): void {
+        while (this.#waiting.length > 0) {
+            const head = this.#waiting[0]!;
+            if (this.#aloneRunning || (head.alone ? this.#running > 0 : this.#running >= this.maxConcurrent)) break;
+            this.#waiting.shift();
+            this.#running++;
+            if (head.alone) this.#aloneRunning = true;
+            head.start();
+        }
+        if (this.#running === 0 && this.#waiting.length === 0) {
+            for (const r of this.#idle.splice(0)) r();
+        }
     }
 }

@@ -21,6 +21,7 @@ export const ErrorCode = {
     IO: 'ERR_LLAMA_DUET_IO',
     NATIVE: 'ERR_LLAMA_DUET_NATIVE',
     ADDON_NOT_FOUND: 'ERR_LLAMA_DUET_ADDON_NOT_FOUND',
+    QUEUE_FULL: 'ERR_LLAMA_DUET_QUEUE_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -85,6 +86,17 @@ export class GenerationAbortedError extends LlamaDuetError {
         super(ErrorCode.ABORTED, 'The generation was aborted', { cause: reason });
         this.name = 'AbortError';
         this.partial = partial;
+    }
+}
+
+/** More generations are waiting than the model/pair's `maxQueued` allows (HTTP servers answer 429). */
+export class QueueFullError extends LlamaDuetError {
+    readonly maxQueued: number;
+
+    constructor(maxQueued: number, running: number) {
+        super(ErrorCode.QUEUE_FULL, `The generation queue is full (${maxQueued} waiting, ${running} running); retry later or load with a larger maxQueued`);
+        this.name = 'QueueFullError';
+        this.maxQueued = maxQueued;
     }
 }
 

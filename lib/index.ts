@@ -3,7 +3,7 @@ export { loadModel, loadPair, LlamaModel, ModelPair } from './models.js';
 export type { ModelInfo, PairOptions } from './models.js';
 export type { GenerateOptions, LoadOptions, Strategy } from './options.js';
 export { generateDefaults, loadDefaults, strategies } from './options.js';
-export type { BeamCandidate, FinishReason, GenerationChunk, GenerationResult, GenerationStats, GenerationStream, Prompt } from './Decoder.js';
+export type { BeamCandidate, ChatMessage, FinishReason, GenerationChunk, GenerationResult, GenerationStats, GenerationStream, Prompt } from './Decoder.js';
 export { Sequence } from './forest.js';
 export type {
     DraftNode,
@@ -32,5 +32,6 @@ export {
     LlamaDuetError,
     ModelLoadError,
     NativeError,
+    QueueFullError,
 } from './errors.js';
 export type { PartialGeneration } from './errors.js';

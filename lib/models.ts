@@ -4,7 +4,7 @@
  * honours an AbortSignal; every failure is a typed error.
  */
 import { DisposedError, ErrorCode, fromNative, IncompatibleModelsError, InvalidArgumentError, NativeError } from './errors.js';
-import { Decoder, type GenerationResult, type GenerationStream, type Prompt } from './Decoder.js';
+import { Decoder, type ChatMessage, type GenerationResult, type GenerationStream, type Prompt } from './Decoder.js';
 import { addon, type NativeContext, type NativeModel, type NativeModelInfo } from './native.js';
 import { resolveLoadOptions, type GenerateOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import * as is from './validation/is.js';
@@ -83,7 +83,20 @@ abstract class DecoderHandle {
         return this.#decoder.detokenize(tokens, options.renderSpecial ?? false);
     }
 
-    /** Generates a continuation of `prompt` (text, or token ids). Calls on one model/pair are queued. */
+    /**
+     * Chat messages → the prompt text, with the GGUF's `tokenizer.chat_template` as llama.cpp's
+     * `llama_chat_apply_template` knows it (llama-2, chatml, llama-3, gemma, phi-3, ... by pattern). Without a
+     * template, or with one llama.cpp does not recognise, the fallback is one `role: content` line per message
+     * and, with `addAssistant` (the default), a final `assistant:`.
+     */
+    applyChatTemplate(messages: readonly ChatMessage[], options: { addAssistant?: boolean } = {}): string {
+        return this.#decoder.applyChatTemplate(messages, options.addAssistant ?? true);
+    }
+
+    /**
+     * Generates a continuation of `prompt` (text, or token ids). Concurrent calls share the forward passes
+     * (up to `maxConcurrent` at once, see LoadOptions); each gets exactly what it would get alone.
+     */
     generate(prompt: Prompt, options?: GenerateOptions): Promise<GenerationResult> {
         return this.#decoder.generate(prompt, options);
     }
@@ -166,7 +179,7 @@ export async function loadModel(path: string, options?: LoadOptions): Promise<Ll
     try {
         const info = toInfo(path, native.info());
         const ctx = createContext(native, opts);
-        return new LlamaModel(info, native, new Decoder('model', native, ctx, null));
+        return new LlamaModel(info, native, new Decoder('model', native, ctx, null, null, opts));
     } catch (e) {
         native.dispose();
         throw e;
@@ -234,7 +247,7 @@ export async function loadPair(options: PairOptions): Promise<ModelPair> {
             toInfo(expertPath, expert.info()),
             toInfo(amateurPath, amateur.info()),
             [expert, amateur],
-            new Decoder('model pair', expert, contexts[0]!, contexts[1]!, amateur),
+            new Decoder('model pair', expert, contexts[0]!, contexts[1]!, amateur, opts),
         );
     } catch (e) {
         for (const c of contexts) c.dispose();

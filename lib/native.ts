@@ -38,6 +38,7 @@ export interface NativeModelInfo {
 export interface NativeModel {
     tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
     detokenize(tokens: Int32Array, renderSpecial: boolean): string;
+    applyChatTemplate(messages: { role: string; content: string }[], addAssistant: boolean): string | null;
     info(): NativeModelInfo;
     dispose(): void;
 }

@@ -32,6 +32,14 @@ export interface LoadOptions {
     signal?: AbortSignal;
     /** Called with the load progress in [0, 1]. */
     onProgress?: (fraction: number) => void;
+    /**
+     * Generations that run at once (greedy, sample, speculative, contrastive, scd): they share the forward
+     * passes (continuous batching), each on its own KV sequence, so no more than `sequences` (minus the ones
+     * you hold) can run. `'beam'`/`'dsbd'` and sequence operations run alone. Defaults to `min(8, sequences)`.
+     */
+    maxConcurrent?: number;
+    /** Generations that may wait beyond `maxConcurrent` before calls fail with `QueueFullError`. Defaults to `256`. */
+    maxQueued?: number;
 }
 
 export interface ResolvedLoadOptions {
@@ -45,6 +53,8 @@ export interface ResolvedLoadOptions {
     useMmap: boolean | undefined;
     signal: AbortSignal | undefined;
     onProgress: ((fraction: number) => void) | undefined;
+    maxConcurrent: number;
+    maxQueued: number;
 }
 
 export const loadDefaults = {
@@ -55,15 +65,18 @@ export const loadDefaults = {
     flashAttention: 'auto',
 } as const;
 
-const loadKeys = ['contextSize', 'batchSize', 'sequences', 'threads', 'gpuLayers', 'flashAttention', 'useMmap', 'signal', 'onProgress'] as const;
+const loadKeys = ['contextSize', 'batchSize', 'sequences', 'threads', 'gpuLayers', 'flashAttention', 'useMmap', 'signal', 'onProgress', 'maxConcurrent', 'maxQueued'] as const;
 
 export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readonly string[] = []): ResolvedLoadOptions {
     const o = is.options(`${what} options`, raw);
     is.knownKeys(what, o, [...loadKeys, ...extraKeys]);
+    const sequences = o['sequences'] === undefined ? loadDefaults.sequences : is.integer('sequences', o['sequences'], 1, 256);
     return {
         contextSize: o['contextSize'] === undefined ? loadDefaults.contextSize : is.integer('contextSize', o['contextSize'], 16, 16_777_216),
         batchSize: o['batchSize'] === undefined ? loadDefaults.batchSize : is.integer('batchSize', o['batchSize'], 1, 65_536),
-        sequences: o['sequences'] === undefined ? loadDefaults.sequences : is.integer('sequences', o['sequences'], 1, 256),
+        sequences,
+        maxConcurrent: o['maxConcurrent'] === undefined ? Math.min(8, sequences) : is.integer('maxConcurrent', o['maxConcurrent'], 1, sequences),
+        maxQueued: o['maxQueued'] === undefined ? 256 : is.integer('maxQueued', o['maxQueued'], 0, 1_000_000),
         threads: o['threads'] === undefined ? availableParallelism() : is.integer('threads', o['threads'], 1, 1024),
         gpuLayers: o['gpuLayers'] === undefined ? loadDefaults.gpuLayers : is.integer('gpuLayers', o['gpuLayers'], -1, 100_000),
         flashAttention: o['flashAttention'] === undefined ? loadDefaults.flashAttention : is.oneOf('flashAttention', o['flashAttention'], ['auto', 'on', 'off']),

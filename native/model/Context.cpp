@@ -1,5 +1,6 @@
 #include "model/Context.h"
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -111,10 +112,36 @@ llama_context * Context::get() const {
 
 void Context::acquire() {
     get();
-    bool expected = false;
-    if (!busy_.compare_exchange_strong(expected, true)) {
+    int expected = 0;
+    if (!holders_.compare_exchange_strong(expected, -1)) {
         throw DuetError(code::BUSY, "the context is already running a generation (calls are queued in JS; this is a native re-check)");
     }
+}
+
+void Context::acquire_shared() {
+    get();
+    int n = holders_.load();
+    do {
+        if (n < 0) throw DuetError(code::BUSY, "the context is running an exclusive operation (calls are queued in JS; this is a native re-check)");
+    } while (!holders_.compare_exchange_weak(n, n + 1));
+}
+
+llama_seq_id Context::take_generation_seq() {
+    if (!seq0_taken_) {
+        seq0_taken_ = true;
+        return 0;
+    }
+    return sequences().borrow(1)[0];
+}
+
+void Context::put_generation_seq(llama_seq_id id) {
+    if (id == 0) seq0_taken_ = false;
+    else sequences().give_back({ id });
+}
+
+void Context::release() {
+    int n = holders_.load();
+    while (!holders_.compare_exchange_weak(n, n < 0 ? 0 : std::max(0, n - 1))) {}
 }
 
 Napi::Value Context::Info(const Napi::CallbackInfo & info) {
@@ -124,14 +151,14 @@ Napi::Value Context::Info(const Napi::CallbackInfo & info) {
         o.Set("contextSize", llama_n_ctx(c));
         o.Set("batchSize", llama_n_batch(c));
         o.Set("sequences", llama_n_seq_max(c));
-        o.Set("busy", busy_.load());
+        o.Set("busy", holders_.load() != 0);
         return o;
     });
 }
 
 Napi::Value Context::Dispose(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
-        if (busy_.load()) throw DuetError(code::BUSY, "cannot dispose a context while a generation runs on it");
+        if (holders_.load() != 0) throw DuetError(code::BUSY, "cannot dispose a context while a generation runs on it");
         free_context();
         return info.Env().Undefined();
     });

@@ -1,5 +1,5 @@
 // ObjectWrap over llama_context: unified KV cache with n_seq_max sequence slots (beams, forests),
-// a busy flag so no two workers ever drive one context, and dispose guards.
+// a claim count so no two exclusive workers (or an exclusive one and shared generations) ever drive one context, and dispose guards.
 #pragma once
 #include <napi.h>
 
@@ -38,7 +38,15 @@ class Context : public Napi::ObjectWrap<Context> {
 
     // Claims the context for one worker; throws BUSY if another holds it. Released on the JS thread.
     void acquire();
-    void release() { busy_.store(false); }
+    void release();
+    // Claims it for one of several concurrent generations (each on its own KV sequence, decoding through
+    // the SharedBatch); throws BUSY while an exclusive claim holds it. Released with release().
+    void acquire_shared();
+
+    // A sequence id for one shared generation: 0 (generate()'s own) when free, else one lent by sequences().
+    // On the JS thread, while claimed. Throws INVALID_ARGUMENT when none is free.
+    llama_seq_id take_generation_seq();
+    void         put_generation_seq(llama_seq_id id);
 
     // The context's KV sequences (created on first use); only while the context is claimed.
     Sequences & sequences();
@@ -75,8 +83,9 @@ class Context : public Napi::ObjectWrap<Context> {
     llama_context *       ctx_   = nullptr;
     Model *               model_ = nullptr;
     Napi::ObjectReference model_ref_;
-    std::atomic_bool      busy_{ false };
+    std::atomic_int       holders_{ 0 };  // −1: one exclusive claim; n > 0: n shared claims
     std::unique_ptr<Sequences> seqs_;
+    bool                       seq0_taken_ = false;  // a shared generation runs on sequence 0
     std::shared_ptr<ggml_threadpool> pool_;        // shared by a pair's two contexts
     std::shared_ptr<std::mutex>      pool_mutex_;  // ... and so is its lock
 };

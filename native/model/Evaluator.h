@@ -3,6 +3,7 @@
 // llama_memory_seq_rm with its return value checked. (The other caller of llama_decode is
 // forest/Sequences: the sequence API and verifyForest.)
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -28,6 +29,14 @@ class Evaluator {
     // ids past `width` dropped; a token this model lacks is fed as its unknown token (or id 0).
     void align_to(int32_t width);
 
+    // Routes every decode through the process-wide SharedBatch (model/SharedBatch.h): it then rides in one
+    // llama_decode with every other joined generation's; `cancel` (may be null) marks it cancelled there.
+    // requires: the calling thread holds a SharedBatchMember for the evaluator's whole use.
+    void share(const std::atomic_bool * cancel) {
+        shared_ = true;
+        cancel_ = cancel;
+    }
+
     // Decodes `tokens` after the current n_past (split into n_batch chunks).
     // rows: which batch rows need logits: LAST (only the final token) or ALL (every token, chain verify).
     // out logits [n_rows, width()] row-major, copied out of llama.cpp.
@@ -48,7 +57,9 @@ class Evaluator {
     llama_context * ctx() const { return ctx_; }
 
     int64_t passes   = 0;    // llama_decode calls
-    double  decode_ms = 0.0;  // wall time inside llama_decode + logits copy
+    double  decode_ms = 0.0;  // wall time inside llama_decode + logits copy (shared: waiting for the batch included)
+    int64_t shared_passes = 0;  // llama_decode calls that carried other generations' tokens too
+    int64_t batch_rows = 0;   // Σ tokens of the llama_decode calls this evaluator's tokens rode in (= tokens decoded when alone)
 
   private:
     llama_context * ctx_;
@@ -60,8 +71,10 @@ class Evaluator {
     int32_t         n_ctx_;
     int32_t         n_batch_;
     int32_t         n_past_ = 0;
-    llama_batch     batch_;
     std::mutex &    decode_lock_;
+    bool                     shared_ = false;
+    const std::atomic_bool * cancel_ = nullptr;
+    std::vector<llama_token> feed_;  // scratch: the ids decoded
 };
 
 }  // namespace duet

@@ -20,6 +20,7 @@ Napi::Function Model::Init(Napi::Env env) {
                                     {
                                         InstanceMethod("tokenize", &Model::Tokenize),
                                         InstanceMethod("detokenize", &Model::Detokenize),
+                                        InstanceMethod("applyChatTemplate", &Model::ApplyChatTemplate),
                                         InstanceMethod("info", &Model::Info),
                                         InstanceMethod("dispose", &Model::Dispose),
                                     });
@@ -114,6 +115,41 @@ Napi::Value Model::Detokenize(const Napi::CallbackInfo & info) {
         }
         text.resize(n);
         return Napi::String::New(info.Env(), text);
+    });
+}
+
+// applyChatTemplate([{ role, content }], addAssistant) → string | null (null: the GGUF has no
+// tokenizer.chat_template, or llama.cpp does not recognise it; the caller falls back)
+Napi::Value Model::ApplyChatTemplate(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        const char * tmpl = llama_model_chat_template(get(), nullptr);
+        if (!tmpl) return info.Env().Null();
+        if (!info[0].IsArray()) throw DuetError(code::INVALID_ARGUMENT, "Expected an array of messages");
+        Napi::Array              a = info[0].As<Napi::Array>();
+        std::vector<std::string> roles, contents;
+        for (uint32_t i = 0; i < a.Length(); i++) {
+            if (!a.Get(i).IsObject()) throw DuetError(code::INVALID_ARGUMENT, "Expected messages of { role, content }");
+            Napi::Object m = a.Get(i).As<Napi::Object>();
+            roles.push_back(args::string(m.Get("role"), "role"));
+            contents.push_back(args::string(m.Get("content"), "content"));
+        }
+        std::vector<llama_chat_message> msgs;
+        size_t                          total = 0;
+        for (size_t i = 0; i < roles.size(); i++) {
+            msgs.push_back({ roles[i].c_str(), contents[i].c_str() });
+            total += roles[i].size() + contents[i].size();
+        }
+        const bool  add_ass = args::boolean(info[1], "addAssistant");
+        std::string out(total * 2 + 256, '\0');
+        int32_t     n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), add_ass, out.data(), (int32_t) out.size());
+        if (n < 0) return info.Env().Null();  // a template llama.cpp does not know
+        if ((size_t) n > out.size()) {
+            out.resize(n);
+            n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), add_ass, out.data(), (int32_t) out.size());
+            if (n < 0) return info.Env().Null();
+        }
+        out.resize(n);
+        return Napi::String::New(info.Env(), out);
     });
 }
 

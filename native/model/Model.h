@@ -33,6 +33,7 @@ class Model : public Napi::ObjectWrap<Model> {
   private:
     Napi::Value Tokenize(const Napi::CallbackInfo & info);
     Napi::Value Detokenize(const Napi::CallbackInfo & info);
+    Napi::Value ApplyChatTemplate(const Napi::CallbackInfo & info);
     Napi::Value Info(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 

@@ -6,6 +6,7 @@
 
 #include "model/Context.h"
 #include "model/Evaluator.h"
+#include "model/SharedBatch.h"
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "strategies/Strategy.h"
@@ -81,18 +82,26 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     return cfg;
 }
 
+// strategies whose generations run concurrently, each on its own sequence, batched through the SharedBatch;
+// beam and dsbd lend many sequences and decode multi-sequence batches themselves: they run alone
+bool is_shared(StrategyKind k) { return k != StrategyKind::BEAM && k != StrategyKind::DSBD; }
+
 bool abort_callback(void * data) { return ((std::atomic_bool *) data)->load(std::memory_order_relaxed); }
 
 class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
   public:
     GenerateWorker(Napi::Env env, Context * expert, Napi::Object expert_obj, Context * amateur, Napi::Object amateur_obj,
-                   GenerateConfig cfg, std::shared_ptr<std::atomic_bool> cancel, Napi::Function on_chunk)
+                   GenerateConfig cfg, std::shared_ptr<std::atomic_bool> cancel, Napi::Function on_chunk, llama_seq_id expert_seq,
+                   llama_seq_id amateur_seq)
         : Napi::AsyncProgressQueueWorker<Chunk>(env, "llama-duet:generate"),
           deferred_(Napi::Promise::Deferred::New(env)),
           expert_(expert),
           amateur_(amateur),
           cfg_(std::move(cfg)),
-          cancel_(std::move(cancel)) {
+          cancel_(std::move(cancel)),
+          shared_(is_shared(cfg_.kind)),
+          expert_seq_(expert_seq),
+          amateur_seq_(amateur_seq) {
         expert_ref_ = Napi::Persistent(expert_obj);
         if (amateur_) amateur_ref_ = Napi::Persistent(amateur_obj);
         if (!on_chunk.IsEmpty()) on_chunk_ = Napi::Persistent(on_chunk);
@@ -104,9 +113,14 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
     void Execute(const ExecutionProgress & progress) override {
         llama_context * ectx = expert_->get();
         llama_context * actx = amateur_ ? amateur_->get() : nullptr;
-        llama_set_abort_callback(ectx, abort_callback, cancel_.get());
-        if (actx) llama_set_abort_callback(actx, abort_callback, cancel_.get());
+        // shared generations: the SharedBatch sets the abort callback around each shared decode
+        if (!shared_) {
+            llama_set_abort_callback(ectx, abort_callback, cancel_.get());
+            if (actx) llama_set_abort_callback(actx, abort_callback, cancel_.get());
+        }
         try {
+            std::unique_ptr<SharedBatchMember> member;
+            if (shared_) member = std::make_unique<SharedBatchMember>();
             run(progress);
         } catch (const DuetError & e) {
             code_ = e.code();
@@ -119,21 +133,31 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
             SetError("unknown native error during generation");
         }
         release_cells(ectx, actx);
-        llama_set_abort_callback(ectx, nullptr, nullptr);
-        if (actx) llama_set_abort_callback(actx, nullptr, nullptr);
+        if (!shared_) {
+            llama_set_abort_callback(ectx, nullptr, nullptr);
+            if (actx) llama_set_abort_callback(actx, nullptr, nullptr);
+        }
     }
 
-    // generate() owns sequence 0 only while it runs: its cells go back to the context's budget when it ends
-    // (sequences and later generations count on them; nothing reuses a finished generation's KV today)
-    static void release_cells(llama_context * ectx, llama_context * actx) {
-        llama_memory_seq_rm(llama_get_memory(ectx), 0, -1, -1);  // whole-sequence removal never fails
-        if (actx) llama_memory_seq_rm(llama_get_memory(actx), 0, -1, -1);
+    // generate() owns its sequence only while it runs: its cells go back to the context's budget when it ends
+    // (sequences and later generations count on them; nothing reuses a finished generation's KV today).
+    // Under the decode lock: other generations may be decoding on the context.
+    void release_cells(llama_context * ectx, llama_context * actx) {
+        {
+            std::lock_guard<std::mutex> lock(expert_->decode_mutex());
+            llama_memory_seq_rm(llama_get_memory(ectx), expert_seq_, -1, -1);  // whole-sequence removal never fails
+        }
+        if (actx) {
+            std::lock_guard<std::mutex> lock(amateur_->decode_mutex());
+            llama_memory_seq_rm(llama_get_memory(actx), amateur_seq_, -1, -1);
+        }
     }
 
     void run(const ExecutionProgress & progress) {
         const auto t0 = Clock::now();
         Model *    em = expert_->model();
-        Evaluator  expert(expert_->get(), em->get(), 0, expert_->decode_mutex());
+        Evaluator  expert(expert_->get(), em->get(), expert_seq_, expert_->decode_mutex());
+        if (shared_) expert.share(cancel_.get());
         expert.reset();
         if ((int64_t) cfg_.prompt.size() >= expert.n_ctx()) {
             throw DuetError(code::CONTEXT_OVERFLOW, "prompt of " + std::to_string(cfg_.prompt.size()) +
@@ -145,7 +169,8 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::CONTRASTIVE || cfg_.kind == StrategyKind::SCD ||
             cfg_.kind == StrategyKind::DSBD) {
             if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "this strategy needs an amateur (use a ModelPair)");
-            amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), 0, amateur_->decode_mutex());
+            amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), amateur_seq_, amateur_->decode_mutex());
+            if (shared_) amateur->share(cancel_.get());
             amateur->align_to(expert.n_vocab());  // padded vocabularies: rows over the expert's ids
             amateur->reset();
             if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
@@ -221,6 +246,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         gen_ms_ = ms_since(t_gen);
         wall_ms_ = ms_since(t0);
         strategy->stats(stats_);
+        shared_passes_ = expert.shared_passes;
         for (const BeamResult & b : stats_.beams) {
             TextAssembler t(cfg_.stop);
             std::string   ignored;
@@ -262,6 +288,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
         s.Set("wallMs", wall_ms_);
         s.Set("tokensPerSecond", gen_ms_ > 0 ? tokens_.size() * 1000.0 / gen_ms_ : 0.0);
         s.Set("seed", (double) cfg_.seed);
+        if (shared_) s.Set("sharedPasses", (double) shared_passes_);
         if (cfg_.kind == StrategyKind::SCD) {
             s.Set("meanEntropyAccepted", stats_.n_entropy_accepted > 0 ? stats_.entropy_accepted / stats_.n_entropy_accepted : 0.0);
             s.Set("meanEntropyRejected", stats_.n_entropy_rejected > 0 ? stats_.entropy_rejected / stats_.n_entropy_rejected : 0.0);
@@ -314,7 +341,12 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
     }
 
   private:
+    // on the JS thread: the claims, and the sequence ids a shared generation borrowed (emptied by Execute)
     void release() {
+        if (shared_) {
+            expert_->put_generation_seq(expert_seq_);
+            if (amateur_) amateur_->put_generation_seq(amateur_seq_);
+        }
         expert_->release();
         if (amateur_) amateur_->release();
     }
@@ -328,6 +360,8 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
     GenerateConfig                    cfg_;
     std::shared_ptr<std::atomic_bool> cancel_;
     const char *                      code_ = code::NATIVE;
+    bool                              shared_;
+    llama_seq_id                      expert_seq_, amateur_seq_;  // 0 for beam / dsbd (they borrow the rest themselves)
 
     std::vector<llama_token> tokens_;
     std::string              text_;
@@ -335,6 +369,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
     StrategyStats            stats_;
     std::vector<std::string> beam_texts_;  // beam: each candidate's text (stop strings applied)
     double                   prompt_ms_ = 0, gen_ms_ = 0, wall_ms_ = 0;
+    int64_t                  shared_passes_ = 0;
 };
 
 }  // namespace
@@ -343,17 +378,34 @@ Napi::Value start_generate(Napi::Env env, Context * expert, Napi::Object expert_
                            Napi::Object options, Napi::Function on_chunk) {
     GenerateConfig cfg = parse_config(options, expert->model()->n_vocab());
     if (amateur && amateur->model()->n_vocab() <= 0) throw DuetError(code::INVALID_ARGUMENT, "amateur has no vocabulary");
-    expert->acquire();
-    if (amateur) {
-        try {
-            amateur->acquire();
-        } catch (...) {
-            expert->release();
-            throw;
+    const bool shared = is_shared(cfg.kind);
+    llama_seq_id eseq = 0, aseq = 0;
+    // claims (and, for a shared generation, one sequence id of each context), undone if a later step throws
+    shared ? expert->acquire_shared() : expert->acquire();
+    try {
+        if (shared) eseq = expert->take_generation_seq();
+        if (amateur) {
+            try {
+                shared ? amateur->acquire_shared() : amateur->acquire();
+                if (shared) {
+                    try {
+                        aseq = amateur->take_generation_seq();
+                    } catch (...) {
+                        amateur->release();
+                        throw;
+                    }
+                }
+            } catch (...) {
+                if (shared) expert->put_generation_seq(eseq);
+                throw;
+            }
         }
+    } catch (...) {
+        expert->release();
+        throw;
     }
     auto   cancel = std::make_shared<std::atomic_bool>(false);
-    auto * worker = new GenerateWorker(env, expert, expert_obj, amateur, amateur_obj, std::move(cfg), cancel, on_chunk);
+    auto * worker = new GenerateWorker(env, expert, expert_obj, amateur, amateur_obj, std::move(cfg), cancel, on_chunk, eseq, aseq);
     Napi::Object result = Napi::Object::New(env);
     result.Set("promise", worker->Promise());
     result.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo & i) {

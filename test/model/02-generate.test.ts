@@ -186,9 +186,10 @@ describe('abort, dispose, concurrency', () => {
         const running = m.generate('dispose me', { maxTokens: 3000 });
         const queued = m.generate('queued', { maxTokens: 10 });
         await new Promise((r) => setTimeout(r, 30));
+        // (the second call runs beside the first: both end at once, so both get their handlers before dispose)
+        const ended = Promise.all([expect(running).rejects.toBeInstanceOf(DisposedError), expect(queued).rejects.toBeInstanceOf(DisposedError)]);
         await m.dispose();
-        await expect(running).rejects.toBeInstanceOf(DisposedError);
-        await expect(queued).rejects.toBeInstanceOf(DisposedError);
+        await ended;
         await expect(m.generate('x')).rejects.toBeInstanceOf(DisposedError);
         expect(() => m.tokenize('x')).toThrow(DisposedError);
         expect(m.disposed).toBe(true);

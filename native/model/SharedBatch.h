@@ -1,0 +1,79 @@
+// Continuous batching across concurrent generations (issue 15): the point where every running
+// request's decode joins one shared llama_decode.
+//
+// Each generation runs its strategy's ordinary loop on its own worker thread, over its own KV sequence.
+// Every Evaluator::decode of a joined generation is a yield point: the job (its tokens, positions,
+// sequence, which rows it needs) waits here until every joined generation is waiting too; then the last
+// one to arrive decodes all waiting jobs, per llama_context, in as few llama_decode calls as n_batch
+// allows (one, at these sizes), copies each job's logits rows out, and wakes everyone. A request that
+// drafts with the amateur while another verifies with the expert simply lands in the amateur's and the
+// expert's batch of the same round. With one generation joined, every job is decoded at once by its own
+// thread: batch size 1 is the special case of the same path, not a second loop.
+//
+// A failed shared decode (no KV slot for the whole batch) is retried job by job, so one request running
+// out of cells ends only that request. Cancellation: the abort callback of a shared decode fires only
+// when every job in it is cancelled; otherwise a cancelled request ends at its next step.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "llama.h"
+
+namespace duet {
+
+struct DecodeJob {
+    llama_context *            ctx = nullptr;
+    std::mutex *               decode_lock = nullptr;
+    const std::atomic_bool *   cancel = nullptr;  // may be null
+    llama_seq_id               seq = 0;
+    llama_pos                  pos0 = 0;          // position of tokens[0]
+    const llama_token *        tokens = nullptr;  // already feedable ids
+    int32_t                    n = 0;
+    bool                       all_rows = false;  // logits for every token, else for the last only
+    // output: logits rows [n_rows, width] (ids ≥ n_copy at −inf)
+    std::vector<float> *       logits = nullptr;
+    int32_t                    width = 0, n_copy = 0;
+    int32_t                    rc = 0;            // llama_decode's code for this job (0 ok)
+    bool                       done = false;
+    int32_t                    batch_rows = 0;    // tokens in the shared llama_decode this job rode in (stats)
+};
+
+class SharedBatch {
+  public:
+    // The process-wide instance (jobs of different contexts are grouped per context).
+    static SharedBatch & instance();
+
+    // A generation starts / stops taking part. Every joined generation must either be inside decode()
+    // or be about to call it or leave(): a joined thread that blocks elsewhere stalls the others.
+    void join();
+    void leave();
+
+    // Decodes `job` in the next shared batch; blocks until it is done (job.rc says how it went).
+    void decode(DecodeJob & job);
+
+    // Decodes the jobs of one context (grouped into n_batch-sized llama_decode calls); sets each job's rc.
+    static void run(std::vector<DecodeJob *> & jobs);
+
+  private:
+    void flush_while_ready(std::unique_lock<std::mutex> & lock);
+
+    std::mutex               mu_;
+    std::condition_variable  cv_;
+    int32_t                  joined_   = 0;
+    int32_t                  waiting_  = 0;
+    bool                     flushing_ = false;
+    std::vector<DecodeJob *> pending_;
+};
+
+// RAII participation in the shared batch for one generation.
+struct SharedBatchMember {
+    SharedBatchMember() { SharedBatch::instance().join(); }
+    ~SharedBatchMember() { SharedBatch::instance().leave(); }
+    SharedBatchMember(const SharedBatchMember &)             = delete;
+    SharedBatchMember & operator=(const SharedBatchMember &) = delete;
+};
+
+}  // namespace duet

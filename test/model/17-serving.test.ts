@@ -1,0 +1,145 @@
+/**
+ * Issue 15, §1: concurrent generations on one pair join a shared batch (continuous batching) and each gets
+ * exactly what it would get alone: the same tokens for greedy, the same tokens for a seeded sample (each
+ * request keeps its own RNG stream), the same per-request stats. Plus the limits: maxConcurrent, a bounded
+ * queue (QueueFullError), abort and dispose of one request among many, beam running alone beside them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DisposedError, GenerationAbortedError, InvalidArgumentError, loadPair, QueueFullError, type GenerateOptions, type ModelPair } from '../../lib/index.js';
+import { tinyPair } from '../helpers/pairs.js';
+
+let pair: ModelPair;
+
+beforeAll(async () => {
+    pair = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2 });
+});
+
+afterAll(async () => {
+    await pair?.dispose();
+});
+
+const prompts = ['The quick brown fox', 'Once upon a time there was', 'x', 'In the beginning the', 'A long time ago', 'My name is'];
+
+// one request of each batchable strategy, greedy and seeded
+const mix: [string, GenerateOptions][] = [
+    ['greedy', { strategy: 'greedy', maxTokens: 24 }],
+    ['sample', { strategy: 'sample', maxTokens: 24, temperature: 0.9, seed: 11 }],
+    ['speculative greedy', { strategy: 'speculative', maxTokens: 24, draftTokens: 3 }],
+    ['speculative sampled', { strategy: 'speculative', maxTokens: 24, draftTokens: 4, temperature: 1, seed: 5 }],
+    ['contrastive', { strategy: 'contrastive', maxTokens: 24 }],
+    ['scd sampled', { strategy: 'scd', maxTokens: 24, temperature: 0.8, seed: 3 }],
+];
+
+/** The per-request stats that must not depend on who else was in the batch. */
+const counts = (r: Awaited<ReturnType<ModelPair['generate']>>) => ({
+    tokens: r.tokens,
+    finishReason: r.finishReason,
+    expertPasses: r.stats.expertPasses,
+    amateurPasses: r.stats.amateurPasses,
+    draftedTokens: r.stats.draftedTokens,
+    acceptedTokens: r.stats.acceptedTokens,
+});
+
+describe('concurrent generations equal the same requests alone', () => {
+    it('a mix of strategies, started together', async () => {
+        const alone = [];
+        for (const [i, [, o]] of mix.entries()) alone.push(await pair.generate(prompts[i]!, o));
+        for (const r of alone) expect(r.stats.sharedPasses).toBe(0);
+        const together = await Promise.all(mix.map(([, o], i) => pair.generate(prompts[i]!, o)));
+        for (const [i, [name]] of mix.entries()) {
+            expect(counts(together[i]!), name).toEqual(counts(alone[i]!));
+            expect(together[i]!.text, name).toBe(alone[i]!.text);
+        }
+        // they did share passes: every request's decodes rode with others' at least once
+        for (const r of together) expect(r.stats.sharedPasses).toBeGreaterThan(0);
+    });
+
+    it('requests joining a running batch at different times (continuous batching)', async () => {
+        const opts: GenerateOptions = { strategy: 'greedy', maxTokens: 40 };
+        const alone = [];
+        for (const p of prompts) alone.push(await pair.generate(p, { ...opts, maxTokens: 10 + p.length }));
+        const running: Promise<Awaited<ReturnType<ModelPair['generate']>>>[] = [];
+        for (const p of prompts) {
+            running.push(pair.generate(p, { ...opts, maxTokens: 10 + p.length }));
+            await new Promise((r) => setTimeout(r, 15)); // the next one joins mid-flight
+        }
+        const got = await Promise.all(running);
+        for (const [i, r] of got.entries()) expect(r.tokens).toEqual(alone[i]!.tokens);
+    });
+
+    it('streams: each stream gets its own request’s chunks', async () => {
+        const o: GenerateOptions = { strategy: 'speculative', maxTokens: 20 };
+        const alone = await Promise.all(prompts.slice(0, 3).map(async (p) => (await pair.generate(p, o)).text));
+        const streams = prompts.slice(0, 3).map((p) => pair.stream(p, o));
+        const texts = await Promise.all(
+            streams.map(async (s) => {
+                let t = '';
+                for await (const c of s) t += c.text;
+                return t;
+            }),
+        );
+        expect(texts).toEqual(alone);
+    });
+});
+
+describe('limits', () => {
+    it('aborting one request leaves the others exact', async () => {
+        const o: GenerateOptions = { strategy: 'greedy', maxTokens: 32 };
+        const alone = await pair.generate(prompts[0]!, o);
+        const ac = new AbortController();
+        const a = pair.generate(prompts[1]!, { ...o, maxTokens: 400, signal: ac.signal });
+        const b = pair.generate(prompts[0]!, o);
+        setTimeout(() => ac.abort(), 30);
+        await expect(a).rejects.toBeInstanceOf(GenerationAbortedError);
+        expect((await b).tokens).toEqual(alone.tokens);
+    });
+
+    it('maxConcurrent runs at most that many; the rest wait in order; maxQueued bounds the wait', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 1024, threads: 2, maxConcurrent: 2, maxQueued: 1 });
+        const o: GenerateOptions = { strategy: 'greedy', maxTokens: 8 };
+        const first = [p.generate('a', o), p.generate('b', o)]; // running
+        const third = p.generate('c', o); // waiting
+        await expect(p.generate('d', o)).rejects.toBeInstanceOf(QueueFullError);
+        const done = await Promise.all([...first, third]);
+        expect(done.every((r) => r.tokens.length === 8)).toBe(true);
+        // the two that ran together shared passes; nothing else ran beside the third... once the first two finished
+        expect(done[0]!.stats.sharedPasses).toBeGreaterThan(0);
+    });
+
+    it('validates maxConcurrent and maxQueued', async () => {
+        const paths = await tinyPair();
+        await expect(loadPair({ ...paths, sequences: 4, maxConcurrent: 5 })).rejects.toThrow(InvalidArgumentError);
+        await expect(loadPair({ ...paths, maxConcurrent: 0 })).rejects.toThrow(/maxConcurrent/);
+        await expect(loadPair({ ...paths, maxQueued: -1 })).rejects.toThrow(/maxQueued/);
+    });
+
+    it('beam runs alone, between concurrent generations, and both stay exact', async () => {
+        const g: GenerateOptions = { strategy: 'greedy', maxTokens: 16 };
+        const bo: GenerateOptions = { strategy: 'beam', beams: 3, maxTokens: 8 };
+        const aloneG = await pair.generate(prompts[2]!, g);
+        const aloneB = await pair.generate(prompts[3]!, bo);
+        const [r1, rb, r2] = await Promise.all([pair.generate(prompts[2]!, g), pair.generate(prompts[3]!, bo), pair.generate(prompts[2]!, g)]);
+        expect(r1.tokens).toEqual(aloneG.tokens);
+        expect(r2.tokens).toEqual(aloneG.tokens);
+        expect(rb.beams).toEqual(aloneB.beams);
+    });
+
+    it('a full KV cache ends only the requests that do not fit, with finishReason "context"', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 256, threads: 2 });
+        const rs = await Promise.all(prompts.map((q) => p.generate(q, { strategy: 'greedy', maxTokens: 120 })));
+        const reasons = rs.map((r) => r.finishReason);
+        expect(reasons).toContain('context');
+        for (const r of rs) expect(['length', 'context', 'eos']).toContain(r.finishReason);
+        // the cache is free again afterwards: a request alone runs to its length
+        expect((await p.generate(prompts[0]!, { strategy: 'greedy', maxTokens: 100 })).finishReason).toBe('length');
+    });
+
+    it('dispose ends every running and waiting request with DisposedError', async () => {
+        const p = await loadPair({ ...(await tinyPair()), contextSize: 2048, threads: 2, maxConcurrent: 2 });
+        const rs = prompts.slice(0, 4).map((q) => p.generate(q, { strategy: 'greedy', maxTokens: 500 }));
+        for (const r of rs) r.catch(() => {});
+        await new Promise((r) => setTimeout(r, 40));
+        await p.dispose();
+        for (const r of rs) await expect(r).rejects.toBeInstanceOf(DisposedError);
+    });
+});
