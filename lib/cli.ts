@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `llama-duet` command line, on the public API only: demo, generate, inspect, make-pair, bench. One file
+ * The `llama-duet` command line, on the public API only: demo, generate, inspect, serve, make-pair, bench. One file
  * per command under lib/cli/. Exit codes: 0 ok, 1 runtime error, 2 usage error; errors print one line (the
  * stack trace with --verbose).
  */
@@ -11,6 +11,7 @@ import { demo, usage as demoUsage } from './cli/demo.js';
 import { generate, usage as generateUsage } from './cli/generate.js';
 import { inspect, usage as inspectUsage } from './cli/inspect.js';
 import { makePair, usage as makePairUsage } from './cli/makePair.js';
+import { serve, usage as serveUsage } from './cli/serve.js';
 
 const help = `llama-duet — expert/amateur GGUF decoding for Node.js
 
@@ -18,6 +19,7 @@ Usage:
   ${demoUsage}
   ${generateUsage}
   ${inspectUsage}
+  ${serveUsage}
   ${makePairUsage}
   ${benchUsage}
   llama-duet <command> --help
@@ -33,7 +35,7 @@ Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stde
   multi-row kernels (read when a model loads).
 `;
 
-const commands: Record<string, (args: string[]) => Promise<void>> = { demo, generate, inspect, 'make-pair': makePair, bench };
+const commands: Record<string, (args: string[]) => Promise<void>> = { demo, generate, inspect, serve, 'make-pair': makePair, bench };
 
 async function main(argv: string[]): Promise<number> {
     const [cmd, ...rest] = argv;

@@ -35,3 +35,5 @@ export {
     QueueFullError,
 } from './errors.js';
 export type { PartialGeneration } from './errors.js';
+export { serve } from './serve/server.js';
+export type { DuetServer, ServeOptions } from './serve/server.js';

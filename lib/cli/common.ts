@@ -39,10 +39,12 @@ export const loadFlags = {
     'flash-attention': { type: 'string' },
     mmap: { type: 'boolean' },
     'no-mmap': { type: 'boolean' },
+    'max-concurrent': { type: 'string' },
+    'max-queued': { type: 'string' },
 } as const;
 
 export const loadUsage = `[--threads N] [--context-size N] [--batch-size N] [--sequences N] [--gpu-layers N]
-                      [--flash-attention auto|on|off] [--mmap | --no-mmap]`;
+                      [--flash-attention auto|on|off] [--mmap | --no-mmap] [--max-concurrent N] [--max-queued N]`;
 
 export function loadOptions(v: Record<string, unknown>): LoadOptions {
     const o: Record<string, unknown> = {};
@@ -55,6 +57,8 @@ export function loadOptions(v: Record<string, unknown>): LoadOptions {
     set('batchSize', 'batch-size');
     set('sequences', 'sequences');
     set('gpuLayers', 'gpu-layers');
+    set('maxConcurrent', 'max-concurrent');
+    set('maxQueued', 'max-queued');
     if (v['flash-attention'] !== undefined) o['flashAttention'] = v['flash-attention'];
     if (v['mmap'] && v['no-mmap']) throw new UsageError('--mmap and --no-mmap exclude each other');
     if (v['mmap']) o['useMmap'] = true;
