@@ -200,14 +200,14 @@ export interface BenchReport {
     onePass: OnePass | null;
 }
 
-const median = (v: number[]) => {
+export const median = (v: number[]) => {
     const s = [...v].sort((a, b) => a - b);
     const m = s.length >> 1;
     return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+export const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
 
-function progress(done: number, total: number, label: string): void {
+export function progress(done: number, total: number, label: string): void {
     if (!process.stderr.isTTY) {
         if (done === total || done % 5 === 0) process.stderr.write(`[bench] ${done}/${total} ${label}\n`);
         return;
@@ -512,14 +512,14 @@ function errorLines(stderr: string): string {
 }
 
 /** Where `npm run bench:peers` builds llama.cpp's tools (native/tools/build.mjs, LLAMA_DUET_BENCH_TOOLS=1). */
-const benchToolsDir = (): string => join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
+export const benchToolsDir = (): string => join(packageRoot(), '.cache', 'cmake-cpu', 'bin');
 
 /**
  * llama.cpp's own tools link the same ggml-cpu as the addon, which carries llama-duet's kernels (the AMX
  * build's small-batch Q8_0 kernel, native/ggml/amx-small-m.inc, and the multi-row kernels of
  * native/ggml/small-batch.inc); run them with both off, so they measure stock ggml.
  */
-const stockGgmlEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LLAMA_DUET_AMX_SMALL_M_MAX: '0', LLAMA_DUET_KERNELS: '0' });
+export const stockGgmlEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LLAMA_DUET_AMX_SMALL_M_MAX: '0', LLAMA_DUET_KERNELS: '0' });
 
 /**
  * The verify-cost curve: how long one expert pass over k = 1..16 tokens takes, from llama.cpp's llama-bench
@@ -648,7 +648,7 @@ async function expertLogLikelihood(pair: ModelPair, prompt: number[], tokens: re
     }
 }
 
-function gitCommit(): string | null {
+export function gitCommit(): string | null {
     try {
         // "-dirty" when the working tree differs from the commit
         return execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=7', '--exclude', '*'], { cwd: packageRoot(), encoding: 'utf8' }).trim();
@@ -657,7 +657,7 @@ function gitCommit(): string | null {
     }
 }
 
-const fmt = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? '–' : v.toFixed(d));
+export const fmt = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? '–' : v.toFixed(d));
 
 export function markdown(r: BenchReport): string {
     const lines = [

@@ -12,11 +12,6 @@ import { packageRoot } from './paths.js';
 
 const require = createRequire(import.meta.url);
 
-// Each running generation holds one libuv worker thread (it waits there for the shared batch); libuv's
-// pool has 4 unless UV_THREADPOOL_SIZE says otherwise, read once when the pool first starts. Raise it here,
-// at import, when the user has not set it (it takes effect if nothing used the pool before this import).
-if (process.env['UV_THREADPOOL_SIZE'] === undefined) process.env['UV_THREADPOOL_SIZE'] = '20';
-
 export function loadAddon(): unknown {
     const root = packageRoot();
     const attempts: string[] = [];

@@ -12,7 +12,7 @@
 //   LLAMA_DUET_PORTABLE=1              the prebuild layout: ggml's CPU backend for every x86-64 level as
 //                                      modules chosen at run time (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS)
 //   LLAMA_DUET_AMX=0                   compile ggml's AMX matmuls out of a native build (default: kept)
-//   LLAMA_DUET_BENCH_TOOLS=1           also build llama.cpp's llama-bench and llama-speculative-simple
+//   LLAMA_DUET_BENCH_TOOLS=1           also build llama.cpp's llama-bench, llama-speculative-simple, llama-server, llama-batched-bench
 //   LLAMA_DUET_JOBS=N                  parallel compile jobs (default: available cores)
 //   LLAMA_DUET_FORCE_BUILD=1           build even when prebuilds/<platform>-<arch> has a binary
 //   LLAMA_DUET_SANITIZE=address,undefined  a sanitizer build (own work dir; tools/sanitize.sh runs the tests on it)

@@ -11,6 +11,7 @@
 #include "napi/errors.h"
 #include "strategies/Strategy.h"
 #include "workers/TextAssembler.h"
+#include "workers/ThreadWorker.h"
 
 namespace duet {
 
@@ -88,12 +89,12 @@ bool is_shared(StrategyKind k) { return k != StrategyKind::BEAM && k != Strategy
 
 bool abort_callback(void * data) { return ((std::atomic_bool *) data)->load(std::memory_order_relaxed); }
 
-class GenerateWorker : public Napi::AsyncProgressQueueWorker<Chunk> {
+class GenerateWorker : public ThreadWorker<Chunk> {
   public:
     GenerateWorker(Napi::Env env, Context * expert, Napi::Object expert_obj, Context * amateur, Napi::Object amateur_obj,
                    GenerateConfig cfg, std::shared_ptr<std::atomic_bool> cancel, Napi::Function on_chunk, llama_seq_id expert_seq,
                    llama_seq_id amateur_seq)
-        : Napi::AsyncProgressQueueWorker<Chunk>(env, "llama-duet:generate"),
+        : ThreadWorker<Chunk>(env, "llama-duet:generate"),
           deferred_(Napi::Promise::Deferred::New(env)),
           expert_(expert),
           amateur_(amateur),

@@ -1,5 +1,6 @@
 // One generation on a worker thread: the strategy loop, EOS / stop strings / maxTokens, streaming of
-// { text, tokens } chunks through an AsyncProgressQueueWorker (never drops a chunk), cancellation by
+// { text, tokens } chunks to the JS thread in order (never drops one; workers/ThreadWorker.h: its own thread,
+// not libuv's pool), cancellation by
 // an atomic flag polled at step boundaries and inside llama_decode (abort callback).
 #pragma once
 #include <napi.h>

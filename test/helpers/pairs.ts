@@ -2,7 +2,8 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makePair, type MakePairOptions } from '../../lib/index.js';
+import { expect } from 'vitest';
+import { makePair, type MakePairOptions, type ModelPair } from '../../lib/index.js';
 
 export interface PairPaths {
     expert: string;
@@ -44,3 +45,16 @@ export function logSoftmax(row: Float32Array): Float64Array {
  * real bug (greedy speculative must reproduce greedy token for token).
  */
 export const NEAR_TIE = 1e-3;
+
+/** Equal token for token, or diverging only where the expert's top-2 logit margin is a near-tie. */
+export function expectSameUpToNearTies(pair: ModelPair, prompt: string, got: number[], want: number[]): void {
+    const n = Math.min(got.length, want.length);
+    let i = 0;
+    while (i < n && got[i] === want[i]) i++;
+    if (i === got.length && i === want.length) return;
+    const logits = pair._decoder.evalLogits([...pair.tokenize(prompt), ...want.slice(0, i)], false);
+    const top = argmax(logits);
+    let second = -Infinity;
+    for (let j = 0; j < logits.length; j++) if (j !== top && logits[j]! > second) second = logits[j]!;
+    expect(logits[top]! - second, `divergence at token ${i} is not a near-tie`).toBeLessThan(NEAR_TIE);
+}

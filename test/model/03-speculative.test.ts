@@ -1,7 +1,7 @@
 /** Speculative decoding is lossless: greedy output equals greedy expert output; sampled output follows p. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, loadModel, loadPair, type ModelPair } from '../../lib/index.js';
-import { argmax, syntheticPair, tinyPair, NEAR_TIE } from '../helpers/pairs.js';
+import { expectSameUpToNearTies, syntheticPair, tinyPair } from '../helpers/pairs.js';
 import { exactJointOfTwo, softmax, twoTokenCells } from '../helpers/stats.js';
 
 const gammas = [1, 2, 4, 8];
@@ -24,19 +24,6 @@ afterAll(async () => {
     await self?.dispose();
     await unrelated?.dispose();
 });
-
-/** Equal token for token, or diverging only where the expert's top-2 logit margin is a near-tie. */
-function expectSameUpToNearTies(pair: ModelPair, prompt: string, got: number[], want: number[]): void {
-    const n = Math.min(got.length, want.length);
-    let i = 0;
-    while (i < n && got[i] === want[i]) i++;
-    if (i === got.length && i === want.length) return;
-    const logits = pair._decoder.evalLogits([...pair.tokenize(prompt), ...want.slice(0, i)], false);
-    const top = argmax(logits);
-    let second = -Infinity;
-    for (let j = 0; j < logits.length; j++) if (j !== top && logits[j]! > second) second = logits[j]!;
-    expect(logits[top]! - second, `divergence at token ${i} is not a near-tie`).toBeLessThan(NEAR_TIE);
-}
 
 describe('greedy speculative ≡ greedy expert', () => {
     for (const [name, get, minAcc, maxAcc] of [

@@ -1,12 +1,15 @@
 /**
  * Issue 15, §1: concurrent generations on one pair join a shared batch (continuous batching) and each gets
  * exactly what it would get alone: the same tokens for greedy, the same tokens for a seeded sample (each
- * request keeps its own RNG stream), the same per-request stats. Plus the limits: maxConcurrent, a bounded
+ * request keeps its own RNG stream), the same per-request stats. The shared pass computes the same products
+ * but may sum them in another order (other requests' cells sit between a request's own in the unified KV
+ * cache), so a greedy argmax may flip at an f32 near-tie (NEAR_TIE, helpers/pairs.ts), as between greedy and
+ * greedy speculative alone; anywhere else a difference is a bug. Plus the limits: maxConcurrent, a bounded
  * queue (QueueFullError), abort and dispose of one request among many, beam running alone beside them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DisposedError, GenerationAbortedError, InvalidArgumentError, loadPair, QueueFullError, type GenerateOptions, type ModelPair } from '../../lib/index.js';
-import { tinyPair } from '../helpers/pairs.js';
+import { expectSameUpToNearTies, tinyPair } from '../helpers/pairs.js';
 
 let pair: ModelPair;
 
@@ -46,9 +49,15 @@ describe('concurrent generations equal the same requests alone', () => {
         for (const [i, [, o]] of mix.entries()) alone.push(await pair.generate(prompts[i]!, o));
         for (const r of alone) expect(r.stats.sharedPasses).toBe(0);
         const together = await Promise.all(mix.map(([, o], i) => pair.generate(prompts[i]!, o)));
-        for (const [i, [name]] of mix.entries()) {
-            expect(counts(together[i]!), name).toEqual(counts(alone[i]!));
-            expect(together[i]!.text, name).toBe(alone[i]!.text);
+        for (const [i, [name, o]] of mix.entries()) {
+            const a = alone[i]!;
+            const t = together[i]!;
+            if (o.strategy === 'greedy' || (o.strategy === 'speculative' && o.temperature === undefined)) {
+                expectSameUpToNearTies(pair, prompts[i]!, t.tokens, a.tokens);
+                if (t.tokens.join() !== a.tokens.join()) continue; // a near-tie flip: the rest legitimately differs
+            }
+            expect(counts(t), name).toEqual(counts(a));
+            expect(t.text, name).toBe(a.text);
         }
         // they did share passes: every request's decodes rode with others' at least once
         for (const r of together) expect(r.stats.sharedPasses).toBeGreaterThan(0);
@@ -64,21 +73,30 @@ describe('concurrent generations equal the same requests alone', () => {
             await new Promise((r) => setTimeout(r, 15)); // the next one joins mid-flight
         }
         const got = await Promise.all(running);
-        for (const [i, r] of got.entries()) expect(r.tokens).toEqual(alone[i]!.tokens);
+        for (const [i, r] of got.entries()) expectSameUpToNearTies(pair, prompts[i]!, r.tokens, alone[i]!.tokens);
     });
 
     it('streams: each stream gets its own request’s chunks', async () => {
         const o: GenerateOptions = { strategy: 'speculative', maxTokens: 20 };
-        const alone = await Promise.all(prompts.slice(0, 3).map(async (p) => (await pair.generate(p, o)).text));
+        const alone = [];
+        for (const p of prompts.slice(0, 3)) alone.push(await pair.generate(p, o));
         const streams = prompts.slice(0, 3).map((p) => pair.stream(p, o));
-        const texts = await Promise.all(
+        const got = await Promise.all(
             streams.map(async (s) => {
-                let t = '';
-                for await (const c of s) t += c.text;
-                return t;
+                const tokens: number[] = [];
+                let text = '';
+                for await (const c of s) {
+                    tokens.push(...c.tokens);
+                    text += c.text;
+                }
+                return { tokens, text, result: await s.result };
             }),
         );
-        expect(texts).toEqual(alone);
+        for (const [i, g] of got.entries()) {
+            expect(g.tokens).toEqual(g.result.tokens); // each stream carries its own request's tokens
+            expect(g.text).toBe(g.result.text);
+            expectSameUpToNearTies(pair, prompts[i]!, g.tokens, alone[i]!.tokens);
+        }
     });
 });
 
@@ -91,7 +109,7 @@ describe('limits', () => {
         const b = pair.generate(prompts[0]!, o);
         setTimeout(() => ac.abort(), 30);
         await expect(a).rejects.toBeInstanceOf(GenerationAbortedError);
-        expect((await b).tokens).toEqual(alone.tokens);
+        expectSameUpToNearTies(pair, prompts[0]!, (await b).tokens, alone.tokens);
     });
 
     it('maxConcurrent runs at most that many; the rest wait in order; maxQueued bounds the wait', async () => {
@@ -119,8 +137,8 @@ describe('limits', () => {
         const aloneG = await pair.generate(prompts[2]!, g);
         const aloneB = await pair.generate(prompts[3]!, bo);
         const [r1, rb, r2] = await Promise.all([pair.generate(prompts[2]!, g), pair.generate(prompts[3]!, bo), pair.generate(prompts[2]!, g)]);
-        expect(r1.tokens).toEqual(aloneG.tokens);
-        expect(r2.tokens).toEqual(aloneG.tokens);
+        expectSameUpToNearTies(pair, prompts[2]!, r1.tokens, aloneG.tokens);
+        expectSameUpToNearTies(pair, prompts[2]!, r2.tokens, aloneG.tokens);
         expect(rb.beams).toEqual(aloneB.beams);
     });
 
