@@ -131,6 +131,7 @@ export class Decoder {
     readonly #contextSize: number;
     readonly #what: string;
     readonly #lanes: Lanes;
+    readonly #speculateUpTo: number;
     readonly #active = new Set<{ cancel(): void; settled: Promise<unknown> }>();
     #disposed = false;
 
@@ -140,9 +141,10 @@ export class Decoder {
         expert: NativeContext,
         amateur: NativeContext | null,
         amateurModel: NativeModel | null = null,
-        limits: { maxConcurrent: number; maxQueued: number } = { maxConcurrent: 8, maxQueued: 256 },
+        limits: { maxConcurrent: number; maxQueued: number; speculateUpTo: number } = { maxConcurrent: 8, maxQueued: 256, speculateUpTo: Infinity },
     ) {
         this.#lanes = new Lanes(limits.maxConcurrent, limits.maxQueued);
+        this.#speculateUpTo = limits.speculateUpTo;
         this.#what = what;
         this.#expertModel = expertModel;
         this.#kvBytesPerCell = [kvBytesPerCell(expertModel.info()), amateurModel ? kvBytesPerCell(amateurModel.info()) : 0];
@@ -295,7 +297,12 @@ export class Decoder {
                         maxTokens: opts.maxTokens,
                         ...(opts.strategy !== 'greedy' ? { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, minP: opts.minP } : {}),
                         ...(opts.strategy === 'speculative' || opts.strategy === 'scd'
-                            ? { draftTokens: opts.draftTokens, draftConfidence: opts.draftConfidence, adaptiveDraft: opts.adaptiveDraft }
+                            ? {
+                                  draftTokens: opts.draftTokens,
+                                  draftConfidence: opts.draftConfidence,
+                                  adaptiveDraft: opts.adaptiveDraft,
+                                  ...(Number.isFinite(this.#speculateUpTo) ? { speculateUpTo: this.#speculateUpTo } : {}),
+                              }
                             : {}),
                         ...(opts.strategy === 'dsbd'
                             ? {

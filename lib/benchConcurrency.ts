@@ -44,7 +44,7 @@ const prompts = [
 ];
 
 export interface LibraryPoint {
-    mode: 'greedy' | 'speculative';
+    mode: 'greedy' | 'speculative' | 'speculative, speculateUpTo 2';
     concurrent: number;
     /** aggregate generated tokens per second, one per repeat */
     samples: number[];
@@ -93,11 +93,7 @@ const percentile = (v: number[], p: number) => {
     return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
 };
 
-async function libraryCurve(pair: ModelPair, maxTokens: number, repeats: number): Promise<LibraryPoint[]> {
-    const modes: [LibraryPoint['mode'], GenerateOptions][] = [
-        ['greedy', { strategy: 'greedy', maxTokens }],
-        ['speculative', { strategy: 'speculative', draftTokens: 4, maxTokens }],
-    ];
+async function libraryCurve(pair: ModelPair, maxTokens: number, repeats: number, modes: [LibraryPoint['mode'], GenerateOptions][]): Promise<LibraryPoint[]> {
     const levels = [1, 2, 4, 8, 16];
     const out: LibraryPoint[] = [];
     await pair.generate(prompts[0]!, { strategy: 'speculative', maxTokens: 16 }); // warm-up
@@ -202,7 +198,10 @@ export async function runConcurrency(o: { out?: string; repeats?: number } = {})
     const clientsLevels = [1, 8, 32];
     const perClient = (c: number) => (c === 1 ? 4 : c === 8 ? 2 : 1);
     try {
-        library = await libraryCurve(pair, maxTokens, o.repeats ?? 3);
+        library = await libraryCurve(pair, maxTokens, o.repeats ?? 3, [
+            ['greedy', { strategy: 'greedy', maxTokens }],
+            ['speculative', { strategy: 'speculative', draftTokens: 4, maxTokens }],
+        ]);
         // ours over HTTP: the same pair behind serve(), greedy and speculative (extension field)
         const server = await serve(pair, { port: 0 });
         try {
@@ -217,6 +216,15 @@ export async function runConcurrency(o: { out?: string; repeats?: number } = {})
         }
     } finally {
         await pair.dispose();
+    }
+    // speculation that stands aside under load: the same pair loaded with speculateUpTo 2
+    {
+        const capped = await loadPair({ expert, amateur, contextSize: 16 * 160, threads, sequences: 16, maxConcurrent: 16, speculateUpTo: 2 });
+        try {
+            library.push(...(await libraryCurve(capped, maxTokens, o.repeats ?? 3, [['speculative, speculateUpTo 2', { strategy: 'speculative', draftTokens: 4, maxTokens }]])));
+        } finally {
+            await capped.dispose();
+        }
     }
     if (!existsSync(join(benchToolsDir(), 'llama-server'))) {
         skipped.push({ what: 'llama-server', reason: `${benchToolsDir()}/llama-server not built: run npm run bench:peers` });
@@ -281,9 +289,9 @@ export function concurrencyMarkdown(r: ConcurrencyReport): string {
         '',
         `| mode | ${levels.map((n) => `N=${n}`).join(' | ')} |`,
         `|---|${levels.map(() => '---').join('|')}|`,
-        ...['greedy', 'speculative'].map((m) => `| ${m} | ${lib(m).map((p) => `${fmt(p.tokensPerSecond, 1)} (${fmt(p.ratioToOne, 2)}×)`).join(' | ')} |`),
+        ...['greedy', 'speculative', 'speculative, speculateUpTo 2'].map((m) => `| ${m} | ${lib(m).map((p) => `${fmt(p.tokensPerSecond, 1)} (${fmt(p.ratioToOne, 2)}×)`).join(' | ')} |`),
         '',
-        `Targets: greedy at 8 ≥ 3× greedy at 1: **${fmt(at('greedy', 8)?.ratioToOne, 2)}×**; speculative at 8 ≥ 2× speculative at 1: **${fmt(at('speculative', 8)?.ratioToOne, 2)}×**; speculative at 8 ≥ greedy at 8: **${ratio(at('speculative', 8)?.tokensPerSecond, at('greedy', 8)?.tokensPerSecond)}**. Share of a request's expert passes shared with others at N=8: greedy ${fmt(at('greedy', 8)?.sharedPassShare, 2)}, speculative ${fmt(at('speculative', 8)?.sharedPassShare, 2)}.`,
+        `Targets: greedy at 8 ≥ 3× greedy at 1: **${fmt(at('greedy', 8)?.ratioToOne, 2)}×**; speculative at 8 ≥ 2× speculative at 1: **${fmt(at('speculative', 8)?.ratioToOne, 2)}×**; speculative at 8 ≥ greedy at 8: **${ratio(at('speculative', 8)?.tokensPerSecond, at('greedy', 8)?.tokensPerSecond)}**, with \`speculateUpTo: 2\` (plain decoding above 2 running): **${ratio(at('speculative, speculateUpTo 2', 8)?.tokensPerSecond, at('greedy', 8)?.tokensPerSecond)}**. Share of a request's expert passes shared with others at N=8: greedy ${fmt(at('greedy', 8)?.sharedPassShare, 2)}, speculative ${fmt(at('speculative', 8)?.sharedPassShare, 2)}.`,
         '',
         '### Over HTTP: closed-loop clients against /v1/completions',
         '',

@@ -40,6 +40,14 @@ export interface LoadOptions {
     maxConcurrent?: number;
     /** Generations that may wait beyond `maxConcurrent` before calls fail with `QueueFullError`. Defaults to `256`. */
     maxQueued?: number;
+    /**
+     * `'speculative'` / `'scd'` requests draft only while at most this many generations share the forward
+     * passes; above it they decode plainly (one token per pass; vLLM's `disable_by_batch_size`). Under load a
+     * k-token verification costs more than it saves on a CPU: see the README's serving section for the
+     * measured crossing point. Greedy output is unchanged; sampled output keeps its law, but a seeded request
+     * then no longer repeats its tokens from a run alone. Defaults to no limit.
+     */
+    speculateUpTo?: number;
 }
 
 export interface ResolvedLoadOptions {
@@ -55,6 +63,8 @@ export interface ResolvedLoadOptions {
     onProgress: ((fraction: number) => void) | undefined;
     maxConcurrent: number;
     maxQueued: number;
+    /** `Infinity`: no limit */
+    speculateUpTo: number;
 }
 
 export const loadDefaults = {
@@ -65,7 +75,7 @@ export const loadDefaults = {
     flashAttention: 'auto',
 } as const;
 
-const loadKeys = ['contextSize', 'batchSize', 'sequences', 'threads', 'gpuLayers', 'flashAttention', 'useMmap', 'signal', 'onProgress', 'maxConcurrent', 'maxQueued'] as const;
+const loadKeys = ['contextSize', 'batchSize', 'sequences', 'threads', 'gpuLayers', 'flashAttention', 'useMmap', 'signal', 'onProgress', 'maxConcurrent', 'maxQueued', 'speculateUpTo'] as const;
 
 export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readonly string[] = []): ResolvedLoadOptions {
     const o = is.options(`${what} options`, raw);
@@ -77,6 +87,7 @@ export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readon
         sequences,
         maxConcurrent: o['maxConcurrent'] === undefined ? Math.min(8, sequences) : is.integer('maxConcurrent', o['maxConcurrent'], 1, sequences),
         maxQueued: o['maxQueued'] === undefined ? 256 : is.integer('maxQueued', o['maxQueued'], 0, 1_000_000),
+        speculateUpTo: o['speculateUpTo'] === undefined ? Infinity : is.integer('speculateUpTo', o['speculateUpTo'], 1, 256),
         threads: o['threads'] === undefined ? availableParallelism() : is.integer('threads', o['threads'], 1, 1024),
         gpuLayers: o['gpuLayers'] === undefined ? loadDefaults.gpuLayers : is.integer('gpuLayers', o['gpuLayers'], -1, 100_000),
         flashAttention: o['flashAttention'] === undefined ? loadDefaults.flashAttention : is.oneOf('flashAttention', o['flashAttention'], ['auto', 'on', 'off']),

@@ -41,10 +41,12 @@ export const loadFlags = {
     'no-mmap': { type: 'boolean' },
     'max-concurrent': { type: 'string' },
     'max-queued': { type: 'string' },
+    'speculate-up-to': { type: 'string' },
 } as const;
 
 export const loadUsage = `[--threads N] [--context-size N] [--batch-size N] [--sequences N] [--gpu-layers N]
-                      [--flash-attention auto|on|off] [--mmap | --no-mmap] [--max-concurrent N] [--max-queued N]`;
+                      [--flash-attention auto|on|off] [--mmap | --no-mmap] [--max-concurrent N] [--max-queued N]
+                      [--speculate-up-to N]`;
 
 export function loadOptions(v: Record<string, unknown>): LoadOptions {
     const o: Record<string, unknown> = {};
@@ -59,6 +61,7 @@ export function loadOptions(v: Record<string, unknown>): LoadOptions {
     set('gpuLayers', 'gpu-layers');
     set('maxConcurrent', 'max-concurrent');
     set('maxQueued', 'max-queued');
+    set('speculateUpTo', 'speculate-up-to');
     if (v['flash-attention'] !== undefined) o['flashAttention'] = v['flash-attention'];
     if (v['mmap'] && v['no-mmap']) throw new UsageError('--mmap and --no-mmap exclude each other');
     if (v['mmap']) o['useMmap'] = true;

@@ -96,6 +96,11 @@ void SharedBatch::join() {
     joined_++;
 }
 
+int32_t SharedBatch::members() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return joined_;
+}
+
 void SharedBatch::leave() {
     std::unique_lock<std::mutex> lock(mu_);
     joined_--;

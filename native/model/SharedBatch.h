@@ -51,6 +51,9 @@ class SharedBatch {
     void join();
     void leave();
 
+    // Generations taking part now (the load the speculative strategies look at).
+    int32_t members();
+
     // Decodes `job` in the next shared batch; blocks until it is done (job.rc says how it went).
     void decode(DecodeJob & job);
 

@@ -26,6 +26,7 @@
 #include <cmath>
 
 #include "model/Evaluator.h"
+#include "model/SharedBatch.h"
 #include "forest/Verify.h"
 #include "sampling/Contrastive.h"
 #include "strategies/Strategy.h"
@@ -62,6 +63,10 @@ class Speculative final : public Strategy {
         gamma = std::min(gamma, expert_.n_ctx() - expert_.n_past() - 1);
         gamma = std::min(gamma, amateur_.n_ctx() - amateur_.n_past() - (int32_t) owed_.size() - 1);
         gamma = std::max(gamma, 0);
+        // under load (more generations in the shared batch than speculateUpTo) verification rows cost more
+        // than they save: no drafts, the round decodes y alone (plain decoding; the amateur catches up on
+        // what it owes when drafting resumes)
+        if (gamma > 0 && SharedBatch::instance().members() > cfg_.speculate_up_to) gamma = 0;
 
         // 1. draft
         const auto t0 = Clock::now();

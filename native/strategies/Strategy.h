@@ -43,6 +43,7 @@ struct GenerateConfig {
     int32_t                         draft_tokens = 4;     // γ (speculative, scd)
     float                           draft_confidence = 0.0f;  // stop drafting after a draft whose amateur top probability is below this
     bool                            adaptive_draft   = false; // HF schedule: all accepted → γ += 2, else γ −= 1 (1 ≤ γ ≤ 3·draft_tokens)
+    int32_t                         speculate_up_to  = 1 << 30; // draft only while ≤ this many generations share the batch (else γ = 0)
     // contrastive family (ALGORITHMS.md §3, §5, §D)
     float alpha               = 0.1f;  // plausibility: keep s_e ≥ log α + max s_e (raw expert logits)
     float beta                = 0.5f;  // contrast weight: cd = (1+β)·s_e − β·s_a/τ_a

@@ -49,6 +49,7 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     cfg.draft_tokens         = (int32_t) args::opt_integer(o, "draftTokens", 4, 1, 64);
     cfg.draft_confidence     = (float) args::opt_number(o, "draftConfidence", 0.0, 0.0, 1.0);
     cfg.adaptive_draft       = args::opt_boolean(o, "adaptiveDraft", false);
+    cfg.speculate_up_to      = (int32_t) args::opt_integer(o, "speculateUpTo", 1 << 30, 1, 1 << 30);
     cfg.alpha                = (float) args::opt_number(o, "alpha", 0.1, 0.0, 1.0);
     cfg.beta                 = (float) args::opt_number(o, "beta", 0.5, 0.0, 1e6);
     cfg.amateur_temperature  = (float) args::opt_number(o, "amateurTemperature", 1.0, 1e-6, 1e6);

@@ -124,6 +124,24 @@ describe('limits', () => {
         expect(done[0]!.stats.sharedPasses).toBeGreaterThan(0);
     });
 
+    it('speculateUpTo: speculative requests decode plainly while more generations run, with the same greedy output', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2, speculateUpTo: 1 });
+        const o: GenerateOptions = { strategy: 'speculative', maxTokens: 24, draftTokens: 3 };
+        const alone = await p.generate(prompts[0]!, o); // alone: 1 running ≤ 1, it drafts as usual
+        const plain = await pair.generate(prompts[0]!, o);
+        expect(alone.stats.draftedTokens).toBe(plain.stats.draftedTokens);
+        const rs = await Promise.all(prompts.slice(0, 3).map((q) => p.generate(q, o)));
+        expectSameUpToNearTies(p, prompts[0]!, rs[0]!.tokens, alone.tokens);
+        // while the three overlap no request drafts: fewer drafts than alone, more expert passes
+        expect(rs[0]!.stats.draftedTokens!).toBeLessThan(alone.stats.draftedTokens!);
+        expect(rs[0]!.stats.expertPasses).toBeGreaterThan(alone.stats.expertPasses);
+        for (const [i, r] of rs.entries()) {
+            const greedy = await p.generate(prompts[i]!, { strategy: 'greedy', maxTokens: 24 });
+            expectSameUpToNearTies(p, prompts[i]!, r.tokens, greedy.tokens);
+        }
+        await expect(loadPair({ ...(await tinyPair()), speculateUpTo: 0 })).rejects.toThrow(/speculateUpTo/);
+    });
+
     it('validates maxConcurrent and maxQueued', async () => {
         const paths = await tinyPair();
         await expect(loadPair({ ...paths, sequences: 4, maxConcurrent: 5 })).rejects.toThrow(InvalidArgumentError);
