@@ -1,4 +1,4 @@
-/** Plain generation on the expert: exactness, reproducibility, streaming, abort, dispose, queueing. */
+/** Plain generation on the expert: exactness, reproducibility, streaming, abort, dispose, concurrency. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DisposedError, GenerationAbortedError, InvalidArgumentError, loadModel, loadPair, type LlamaModel, type ModelPair } from '../../lib/index.js';
 import { argmax, tinyPair } from '../helpers/pairs.js';
@@ -170,7 +170,7 @@ describe('abort, dispose, concurrency', () => {
         expect(ticks).toBeGreaterThan(Math.min(20, expected / 4));
     });
 
-    it('queues concurrent calls on one model (never two workers on one context)', async () => {
+    it('concurrent calls on one model run together (shared batch) and each equals its run alone', async () => {
         const a = model.generate('first', { maxTokens: 30 });
         const b = model.generate('second', { maxTokens: 30 });
         const c = model.generate('first', { maxTokens: 30 });
@@ -182,11 +182,11 @@ describe('abort, dispose, concurrency', () => {
 
     it('disposing during a generation ends it safely; later calls throw DisposedError', async () => {
         const paths = await tinyPair();
-        const m = await loadModel(paths.expert, { contextSize: 4096 });
+        // maxConcurrent 1: the second call really waits (with the default it would run beside the first)
+        const m = await loadModel(paths.expert, { contextSize: 4096, maxConcurrent: 1 });
         const running = m.generate('dispose me', { maxTokens: 3000 });
         const queued = m.generate('queued', { maxTokens: 10 });
         await new Promise((r) => setTimeout(r, 30));
-        // (the second call runs beside the first: both end at once, so both get their handlers before dispose)
         const ended = Promise.all([expect(running).rejects.toBeInstanceOf(DisposedError), expect(queued).rejects.toBeInstanceOf(DisposedError)]);
         await m.dispose();
         await ended;
