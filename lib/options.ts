@@ -12,7 +12,7 @@ export interface LoadOptions {
     contextSize?: number;
     /** Maximum tokens per `llama_decode` call. Defaults to `512`. */
     batchSize?: number;
-    /** KV sequence slots of the context (beams, forests). Defaults to `16`, at most 256. */
+    /** KV sequence slots of the context (concurrent generations hold one each; beams, forests). Defaults to `16`, at most 256. */
     sequences?: number;
     /** CPU threads. Defaults to `os.availableParallelism()`. */
     threads?: number;
