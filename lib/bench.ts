@@ -797,13 +797,24 @@ ${vRows.join('\n')}
 }
 
 function writeReport(r: BenchReport, out?: string): string[] {
-    const json = out ?? join(packageRoot(), 'bench', 'results', `${r.workload.name}-${r.date.slice(0, 10)}.json`);
+    return writeResults(r.workload.name, r, out, { md: markdown(r), svg: svg(r) });
+}
+
+/**
+ * Writes a report as `out` or bench/results/<name>-<date>.json, and each view (`{ md: text, svg: text }`)
+ * beside it with that extension; returns the paths written.
+ */
+export function writeResults(name: string, r: { date: string }, out: string | undefined, views: Record<string, string>): string[] {
+    const json = out ?? join(packageRoot(), 'bench', 'results', `${name}-${r.date.slice(0, 10)}.json`);
     mkdirSync(join(json, '..'), { recursive: true });
-    const base = json.replace(/\.json$/, '');
     writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
-    writeFileSync(`${base}.md`, markdown(r));
-    writeFileSync(`${base}.svg`, svg(r));
-    return [json, `${base}.md`, `${base}.svg`];
+    const base = json.replace(/\.json$/, '');
+    const files = [json];
+    for (const [ext, text] of Object.entries(views)) {
+        writeFileSync(`${base}.${ext}`, text);
+        files.push(`${base}.${ext}`);
+    }
+    return files;
 }
 
 /** One row of the demo pair's quality table. */
@@ -891,12 +902,7 @@ export async function runDemoQuality(o: { out?: string; maxTokens?: number } = {
         maxTokens,
         rows,
     };
-    const json = o.out ?? join(packageRoot(), 'bench', 'results', `demo-quality-${report.date.slice(0, 10)}.json`);
-    mkdirSync(join(json, '..'), { recursive: true });
-    writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
-    const md = json.replace(/\.json$/, '.md');
-    writeFileSync(md, demoQualityMarkdown(report));
-    return { report, files: [json, md] };
+    return { report, files: writeResults('demo-quality', report, o.out, { md: demoQualityMarkdown(report) }) };
 }
 
 export function demoQualityMarkdown(r: DemoQualityReport): string {

@@ -13,10 +13,10 @@
  * Peers are skipped with the reason when `npm run bench:peers` has not built them.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { benchToolsDir, fmt, gitCommit, median, progress, stockGgmlEnv } from './bench.js';
+import { benchToolsDir, fmt, gitCommit, median, progress, stockGgmlEnv, writeResults } from './bench.js';
 import { loadPair, type ModelPair } from './models.js';
 import type { GenerateOptions } from './options.js';
 import { packageRoot } from './paths.js';
@@ -266,12 +266,7 @@ export async function runConcurrency(o: { out?: string; repeats?: number } = {})
         batchedBench: typeof bb === 'string' ? [] : bb,
         skipped,
     };
-    const json = o.out ?? join(packageRoot(), 'bench', 'results', `concurrency-${report.date.slice(0, 10)}.json`);
-    mkdirSync(join(json, '..'), { recursive: true });
-    writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
-    const md = json.replace(/\.json$/, '.md');
-    writeFileSync(md, concurrencyMarkdown(report));
-    return { report, files: [json, md] };
+    return { report, files: writeResults('concurrency', report, o.out, { md: concurrencyMarkdown(report) }) };
 }
 
 export function concurrencyMarkdown(r: ConcurrencyReport): string {
