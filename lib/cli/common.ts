@@ -1,6 +1,8 @@
 /** What every `llama-duet` command shares: usage errors (exit code 2), number flags, load-option flags, a TTY progress bar. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadModel, loadPair, type LlamaModel, type ModelPair } from '../models.js';
 import type { LoadOptions } from '../options.js';
+import { demoPair } from '../paths.js';
 
 /** A bad command line: the CLI prints the message and the command's usage, and exits with code 2. */
 export class UsageError extends Error {
@@ -27,6 +29,25 @@ export function num(v: string | undefined, flag: string): number | undefined {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} expects a number, got '${v}'`);
     return n;
+}
+
+/** --expert / --amateur: the model or pair a command runs on (the shipped demo pair without them). */
+export const targetFlags = {
+    expert: { type: 'string' },
+    amateur: { type: 'string' },
+} as const;
+
+/** The files --expert / --amateur name, or the demo pair; a lone --amateur is a usage error. */
+export function targetFiles(v: { expert?: string; amateur?: string }, usage: string): { expert: string; amateur: string | undefined } {
+    if (v.amateur !== undefined && v.expert === undefined) throw new UsageError('--amateur needs --expert', usage);
+    return v.expert === undefined ? demoPair() : { expert: v.expert, amateur: v.amateur };
+}
+
+/** Loads the pair (with an amateur) or the model alone, with a progress bar on a terminal. */
+export async function loadTarget(files: { expert: string; amateur: string | undefined }, load: LoadOptions): Promise<LlamaModel | ModelPair> {
+    const onProgress = progressBar('loading');
+    const o = { ...load, ...(onProgress ? { onProgress } : {}) };
+    return files.amateur ? await loadPair({ expert: files.expert, amateur: files.amateur, ...o }) : await loadModel(files.expert, o);
 }
 
 /** Flags for loadModel()/loadPair() options, shared by generate and demo. */

@@ -1,9 +1,7 @@
 /** `llama-duet generate`: one generation, streamed to stdout; stats to stderr (or everything as JSON). */
-import { loadModel, loadPair } from '../models.js';
 import { pairStrategies, resolveGenerateOptions, strategies, type GenerateOptions } from '../options.js';
 import { InvalidArgumentError } from '../errors.js';
-import { demoPair } from '../paths.js';
-import { loadFlags, loadOptions, loadUsage, num, parse, progressBar, UsageError } from './common.js';
+import { loadFlags, loadOptions, loadTarget, loadUsage, num, parse, targetFiles, targetFlags, UsageError } from './common.js';
 
 export const usage = `llama-duet generate [--expert A.gguf [--amateur B.gguf]] --prompt TEXT [--strategy ${strategies.join('|')}]
                       [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [--stop STR]...
@@ -19,8 +17,7 @@ export const usage = `llama-duet generate [--expert A.gguf [--amateur B.gguf]] -
     (models/demo). speculative, contrastive, scd and dsbd need a pair (--amateur, or the demo pair).`;
 
 const flags = {
-    expert: { type: 'string' },
-    amateur: { type: 'string' },
+    ...targetFlags,
     prompt: { type: 'string' },
     strategy: { type: 'string' },
     'max-tokens': { type: 'string' },
@@ -91,7 +88,7 @@ export async function generate(args: string[]): Promise<void> {
         return;
     }
     if (v.prompt === undefined) throw new UsageError('generate needs --prompt TEXT', usage);
-    if (v.amateur !== undefined && v.expert === undefined) throw new UsageError('--amateur needs --expert', usage);
+    const files = targetFiles(v, usage);
     const opts = generateOptions(v);
     try {
         resolveGenerateOptions(opts); // the library's own checks, before any load: a bad combination is a usage error
@@ -100,14 +97,9 @@ export async function generate(args: string[]): Promise<void> {
         throw e;
     }
     const load = loadOptions(v);
-    const shipped = v.expert === undefined;
-    const files = shipped ? demoPair() : { expert: v.expert!, amateur: v.amateur };
     const needsPair = pairStrategies.includes((opts.strategy ?? 'greedy') as never);
     if (needsPair && !files.amateur) throw new UsageError(`--strategy ${opts.strategy} needs --amateur B.gguf (a pair)`, usage);
-    const onProgress = progressBar('loading');
-    const target = files.amateur
-        ? await loadPair({ expert: files.expert, amateur: files.amateur, ...load, ...(onProgress ? { onProgress } : {}) })
-        : await loadModel(files.expert, { ...load, ...(onProgress ? { onProgress } : {}) });
+    const target = await loadTarget(files, load);
     try {
         const ac = new AbortController();
         const onSigint = () => ac.abort();

@@ -1,8 +1,6 @@
 /** `llama-duet serve`: the OpenAI-compatible HTTP server (lib/serve/server.ts) on a model or a pair. */
-import { loadModel, loadPair } from '../models.js';
-import { demoPair } from '../paths.js';
 import { serve as startServer } from '../serve/server.js';
-import { loadFlags, loadOptions, loadUsage, num, parse, progressBar, UsageError } from './common.js';
+import { loadFlags, loadOptions, loadTarget, loadUsage, num, parse, targetFiles, targetFlags, UsageError } from './common.js';
 
 export const usage = `llama-duet serve [--expert A.gguf [--amateur B.gguf]] [--host H] [--port P] [--model-name NAME]
                       ${loadUsage}
@@ -13,8 +11,7 @@ export const usage = `llama-duet serve [--expert A.gguf [--amateur B.gguf]] [--h
     the requests in flight, exit. Without --expert it serves the demo pair shipped in the package.`;
 
 const flags = {
-    expert: { type: 'string' },
-    amateur: { type: 'string' },
+    ...targetFlags,
     host: { type: 'string' },
     port: { type: 'string' },
     'model-name': { type: 'string' },
@@ -27,15 +24,11 @@ export async function serve(args: string[]): Promise<void> {
         process.stdout.write(usage + '\n');
         return;
     }
-    if (v.amateur !== undefined && v.expert === undefined) throw new UsageError('--amateur needs --expert', usage);
+    const files = targetFiles(v, usage);
     const port = num(v.port, 'port');
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port expects 0..65535, got '${v.port}'`, usage);
     const load = loadOptions(v);
-    const files = v.expert === undefined ? demoPair() : { expert: v.expert, amateur: v.amateur };
-    const onProgress = progressBar('loading');
-    const target = files.amateur
-        ? await loadPair({ expert: files.expert, amateur: files.amateur, ...load, ...(onProgress ? { onProgress } : {}) })
-        : await loadModel(files.expert, { ...load, ...(onProgress ? { onProgress } : {}) });
+    const target = await loadTarget(files, load);
     const server = await startServer(target, { ...(v.host ? { host: v.host } : {}), ...(port !== undefined ? { port } : {}), ...(v['model-name'] ? { modelName: v['model-name'] } : {}) });
     process.stderr.write(`llama-duet serve: listening on ${server.url} (${files.amateur ? 'pair' : 'model'} ${files.expert})\n`);
     await new Promise<void>((resolve) => {
