@@ -434,7 +434,7 @@ export class Lanes {
     }
 
     async run<T>(alone: boolean, job: () => Promise<T> | T): Promise<T> {
-        if (this.#waiting.length >= this.maxQueued && !this.#canStart(alone)) {
+        if (this.#waiting.length >= this.maxQueued && !(this.#waiting.length === 0 && this.#fits(alone))) {
             throw new QueueFullError(this.maxQueued, this.#running);
         }
         await new Promise<void>((start) => {
@@ -456,15 +456,15 @@ export class Lanes {
         return new Promise((r) => this.#idle.push(r));
     }
 
-    #canStart(alone: boolean): boolean {
-        if (this.#waiting.length > 0 || this.#aloneRunning) return false;
-        return alone ? this.#running === 0 : this.#running < this.maxConcurrent;
+    /** Whether a job of this kind may start beside the running ones. */
+    #fits(alone: boolean): boolean {
+        return !this.#aloneRunning && (alone ? this.#running === 0 : this.#running < this.maxConcurrent);
     }
 
     #pump(): void {
         while (this.#waiting.length > 0) {
             const head = this.#waiting[0]!;
-            if (this.#aloneRunning || (head.alone ? this.#running > 0 : this.#running >= this.maxConcurrent)) break;
+            if (!this.#fits(head.alone)) break;
             this.#waiting.shift();
             this.#running++;
             if (head.alone) this.#aloneRunning = true;

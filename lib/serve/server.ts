@@ -139,15 +139,8 @@ export async function serve(target: LlamaModel | ModelPair, options: ServeOption
         const body = await readBody(req, limit);
         let prompt: string;
         if (chat) {
-            if (!Array.isArray(body['messages']) || body['messages'].length === 0) throw new HttpError(400, "'messages' must be a non-empty array");
-            const messages = (body['messages'] as unknown[]).map((m, i) => {
-                const o = m as { role?: unknown; content?: unknown };
-                if (typeof o !== 'object' || o === null || typeof o.role !== 'string' || typeof o.content !== 'string') {
-                    throw new HttpError(400, `messages[${i}] must be { role: string, content: string }`);
-                }
-                return { role: o.role, content: o.content } as ChatMessage;
-            });
-            prompt = target.applyChatTemplate(messages);
+            // applyChatTemplate validates the messages (InvalidArgumentError → 400 with its message)
+            prompt = target.applyChatTemplate(body['messages'] as ChatMessage[]);
         } else {
             if (typeof body['prompt'] !== 'string') throw new HttpError(400, "'prompt' must be a string");
             prompt = body['prompt'];
