@@ -83,7 +83,6 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
         SharedBatch::run(one);
     }
     passes += (n + n_batch_ - 1) / n_batch_;
-    batch_rows += job.batch_rows;
     if (job.batch_rows > n) shared_passes++;
     const int32_t rc = job.rc;
     if (rc != 0) {

@@ -59,7 +59,6 @@ class Evaluator {
     int64_t passes   = 0;    // llama_decode calls
     double  decode_ms = 0.0;  // wall time inside llama_decode + logits copy (shared: waiting for the batch included)
     int64_t shared_passes = 0;  // llama_decode calls that carried other generations' tokens too
-    int64_t batch_rows = 0;   // Σ tokens of the llama_decode calls this evaluator's tokens rode in (= tokens decoded when alone)
 
   private:
     llama_context * ctx_;

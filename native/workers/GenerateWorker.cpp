@@ -88,6 +88,27 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
 // beam and dsbd lend many sequences and decode multi-sequence batches themselves: they run alone
 bool is_shared(StrategyKind k) { return k != StrategyKind::BEAM && k != StrategyKind::DSBD; }
 
+// Claims a context for one generation (shared: beside others, with a sequence id of its own; else alone on
+// sequence 0) and returns the sequence; nothing stays claimed if it throws. unclaim() undoes it.
+llama_seq_id claim(Context * c, bool shared) {
+    if (!shared) {
+        c->acquire();
+        return 0;
+    }
+    c->acquire_shared();
+    try {
+        return c->take_generation_seq();
+    } catch (...) {
+        c->release();
+        throw;
+    }
+}
+
+void unclaim(Context * c, bool shared, llama_seq_id seq) {
+    if (shared) c->put_generation_seq(seq);
+    c->release();
+}
+
 bool abort_callback(void * data) { return ((std::atomic_bool *) data)->load(std::memory_order_relaxed); }
 
 class GenerateWorker : public ThreadWorker<Chunk> {
@@ -345,12 +366,8 @@ class GenerateWorker : public ThreadWorker<Chunk> {
   private:
     // on the JS thread: the claims, and the sequence ids a shared generation borrowed (emptied by Execute)
     void release() {
-        if (shared_) {
-            expert_->put_generation_seq(expert_seq_);
-            if (amateur_) amateur_->put_generation_seq(amateur_seq_);
-        }
-        expert_->release();
-        if (amateur_) amateur_->release();
+        unclaim(expert_, shared_, expert_seq_);
+        if (amateur_) unclaim(amateur_, shared_, amateur_seq_);
     }
 
     Napi::Promise::Deferred           deferred_;
@@ -380,31 +397,16 @@ Napi::Value start_generate(Napi::Env env, Context * expert, Napi::Object expert_
                            Napi::Object options, Napi::Function on_chunk) {
     GenerateConfig cfg = parse_config(options, expert->model()->n_vocab());
     if (amateur && amateur->model()->n_vocab() <= 0) throw DuetError(code::INVALID_ARGUMENT, "amateur has no vocabulary");
-    const bool shared = is_shared(cfg.kind);
-    llama_seq_id eseq = 0, aseq = 0;
-    // claims (and, for a shared generation, one sequence id of each context), undone if a later step throws
-    shared ? expert->acquire_shared() : expert->acquire();
-    try {
-        if (shared) eseq = expert->take_generation_seq();
-        if (amateur) {
-            try {
-                shared ? amateur->acquire_shared() : amateur->acquire();
-                if (shared) {
-                    try {
-                        aseq = amateur->take_generation_seq();
-                    } catch (...) {
-                        amateur->release();
-                        throw;
-                    }
-                }
-            } catch (...) {
-                if (shared) expert->put_generation_seq(eseq);
-                throw;
-            }
+    const bool         shared = is_shared(cfg.kind);
+    const llama_seq_id eseq   = claim(expert, shared);
+    llama_seq_id       aseq   = 0;
+    if (amateur) {
+        try {
+            aseq = claim(amateur, shared);
+        } catch (...) {
+            unclaim(expert, shared, eseq);
+            throw;
         }
-    } catch (...) {
-        expert->release();
-        throw;
     }
     auto   cancel = std::make_shared<std::atomic_bool>(false);
     auto * worker = new GenerateWorker(env, expert, expert_obj, amateur, amateur_obj, std::move(cfg), cancel, on_chunk, eseq, aseq);
