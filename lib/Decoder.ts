@@ -18,6 +18,12 @@ export interface GenerationStats {
     promptTokens: number;
     /** New tokens in `tokens`. */
     generatedTokens: number;
+    /**
+     * Prompt tokens the expert did not decode because its KV cache still held them from an earlier
+     * generation (prompt-prefix reuse; the `promptCache` load option). At most `promptTokens − 1`: the last
+     * prompt token is always decoded. 0 for `'beam'`/`'dsbd'`, which start from an empty cache.
+     */
+    cachedPromptTokens: number;
     /** Forward passes (`llama_decode` calls) of the expert, prompt included. */
     expertPasses: number;
     /** Forward passes of the amateur (0 for expert-only strategies). */

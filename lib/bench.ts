@@ -105,6 +105,7 @@ async function ngramScheduler(pair: ModelPair, prompt: string, maxTokens: number
         finishReason: 'length',
         stats: {
             promptTokens: seq.length,
+            cachedPromptTokens: 0,
             generatedTokens: tokens.length,
             expertPasses: passes + 1,
             amateurPasses: 0,

@@ -50,6 +50,7 @@ function createContext(model: NativeModel, opts: ResolvedLoadOptions, shareThrea
             sequences: opts.sequences,
             threads: opts.threads,
             flashAttention: opts.flashAttention === 'auto' ? -1 : opts.flashAttention === 'on' ? 1 : 0,
+            promptCache: opts.promptCache,
         });
     } catch (e) {
         throw fromNative(e);

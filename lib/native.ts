@@ -50,6 +50,8 @@ export interface NativeContextOptions {
     threads: number;
     /** -1 auto, 0 off, 1 on */
     flashAttention: number;
+    /** keep finished generations' cells for prompt-prefix reuse */
+    promptCache: boolean;
     /** a pair's amateur context uses the expert context's CPU threadpool */
     shareThreadsWith?: NativeContext;
 }

@@ -48,6 +48,14 @@ export interface LoadOptions {
      * then no longer repeats its tokens from a run alone. Defaults to no limit.
      */
     speculateUpTo?: number;
+    /**
+     * Prompt-prefix reuse: a generation that ends normally leaves its KV cells in the cache, and a later
+     * one whose prompt starts with the same tokens (a conversation's next turn, a shared system prompt)
+     * decodes only the rest (`stats.cachedPromptTokens`). Cached cells give way, least recently used first,
+     * whenever a generation, a beam search or a sequence needs the room or the slot. Off for models whose
+     * cache cannot be cut at any position (recurrent, hybrid, sliding-window attention). Defaults to `true`.
+     */
+    promptCache?: boolean;
 }
 
 export interface ResolvedLoadOptions {
@@ -65,6 +73,7 @@ export interface ResolvedLoadOptions {
     maxQueued: number;
     /** `Infinity`: no limit */
     speculateUpTo: number;
+    promptCache: boolean;
 }
 
 export const loadDefaults = {
@@ -75,7 +84,7 @@ export const loadDefaults = {
     flashAttention: 'auto',
 } as const;
 
-const loadKeys = ['contextSize', 'batchSize', 'sequences', 'threads', 'gpuLayers', 'flashAttention', 'useMmap', 'signal', 'onProgress', 'maxConcurrent', 'maxQueued', 'speculateUpTo'] as const;
+const loadKeys = ['contextSize', 'batchSize', 'sequences', 'threads', 'gpuLayers', 'flashAttention', 'useMmap', 'signal', 'onProgress', 'maxConcurrent', 'maxQueued', 'speculateUpTo', 'promptCache'] as const;
 
 export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readonly string[] = []): ResolvedLoadOptions {
     const o = is.options(`${what} options`, raw);
@@ -88,6 +97,7 @@ export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readon
         maxConcurrent: o['maxConcurrent'] === undefined ? Math.min(8, sequences) : is.integer('maxConcurrent', o['maxConcurrent'], 1, sequences),
         maxQueued: o['maxQueued'] === undefined ? 256 : is.integer('maxQueued', o['maxQueued'], 0, 1_000_000),
         speculateUpTo: o['speculateUpTo'] === undefined ? Infinity : is.integer('speculateUpTo', o['speculateUpTo'], 1, 256),
+        promptCache: o['promptCache'] === undefined ? true : is.boolean('promptCache', o['promptCache']),
         threads: o['threads'] === undefined ? availableParallelism() : is.integer('threads', o['threads'], 1, 1024),
         gpuLayers: o['gpuLayers'] === undefined ? loadDefaults.gpuLayers : is.integer('gpuLayers', o['gpuLayers'], -1, 100_000),
         flashAttention: o['flashAttention'] === undefined ? loadDefaults.flashAttention : is.oneOf('flashAttention', o['flashAttention'], ['auto', 'on', 'off']),

@@ -63,11 +63,12 @@ export const loadFlags = {
     'max-concurrent': { type: 'string' },
     'max-queued': { type: 'string' },
     'speculate-up-to': { type: 'string' },
+    'no-prompt-cache': { type: 'boolean' },
 } as const;
 
 export const loadUsage = `[--threads N] [--context-size N] [--batch-size N] [--sequences N] [--gpu-layers N]
                       [--flash-attention auto|on|off] [--mmap | --no-mmap] [--max-concurrent N] [--max-queued N]
-                      [--speculate-up-to N]`;
+                      [--speculate-up-to N] [--no-prompt-cache]`;
 
 export function loadOptions(v: Record<string, unknown>): LoadOptions {
     const o: Record<string, unknown> = {};
@@ -87,6 +88,7 @@ export function loadOptions(v: Record<string, unknown>): LoadOptions {
     if (v['mmap'] && v['no-mmap']) throw new UsageError('--mmap and --no-mmap exclude each other');
     if (v['mmap']) o['useMmap'] = true;
     if (v['no-mmap']) o['useMmap'] = false;
+    if (v['no-prompt-cache']) o['promptCache'] = false;
     return o as LoadOptions;
 }
 

@@ -153,7 +153,12 @@ export async function serve(target: LlamaModel | ModelPair, options: ServeOption
         });
         const id = (chat ? 'chatcmpl-' : 'cmpl-') + randomUUID();
         const object = chat ? 'chat.completion' : 'text_completion';
-        const usage = (r: GenerationResult) => ({ prompt_tokens: r.stats.promptTokens, completion_tokens: r.stats.generatedTokens, total_tokens: r.stats.promptTokens + r.stats.generatedTokens });
+        const usage = (r: GenerationResult) => ({
+            prompt_tokens: r.stats.promptTokens,
+            completion_tokens: r.stats.generatedTokens,
+            total_tokens: r.stats.promptTokens + r.stats.generatedTokens,
+            prompt_tokens_details: { cached_tokens: r.stats.cachedPromptTokens },
+        });
         if (body['stream'] !== true) {
             const r = await target.generate(prompt, { ...opts, signal: ac.signal });
             const choice = chat

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "model/PrefixCache.h"
 #include "napi/errors.h"
 
 namespace duet {
@@ -31,7 +32,7 @@ TopK top_k_of(const float * row, int32_t n, double lse, int32_t k) {
 
 }  // namespace
 
-Sequences::Sequences(llama_context * ctx, const llama_model * model, std::mutex * decode_lock)
+Sequences::Sequences(llama_context * ctx, const llama_model * model, std::mutex * decode_lock, PrefixCache * cache)
     : ctx_(ctx),
       mem_(llama_get_memory(ctx)),
       n_vocab_(llama_vocab_n_tokens(llama_model_get_vocab(model))),
@@ -40,11 +41,14 @@ Sequences::Sequences(llama_context * ctx, const llama_model * model, std::mutex 
       n_seq_max_((int32_t) llama_n_seq_max(ctx)),
       id_used_(llama_n_seq_max(ctx), false),
       batch_(llama_batch_init((int32_t) llama_n_batch(ctx), 0, (int32_t) llama_n_seq_max(ctx))),
-      decode_lock_(decode_lock) {
+      decode_lock_(decode_lock),
+      cache_(cache) {
     id_used_[0] = true;  // generate()'s sequence
 }
 
 Sequences::~Sequences() { llama_batch_free(batch_); }
+
+int32_t Sequences::decode_locked() { return decode_reclaiming(ctx_, batch_, *decode_lock_, cache_); }
 
 llama_seq_id Sequences::take_id() {
     for (int32_t i = 1; i < n_seq_max_; i++) {
@@ -53,6 +57,13 @@ llama_seq_id Sequences::take_id() {
             llama_memory_seq_rm(mem_, i, -1, -1);
             return i;
         }
+    }
+    // a parked prompt prefix gives its id up (the least recently used)
+    PrefixCache::Entry parked;
+    if (cache_ && cache_->take_lru(parked, false)) {
+        std::lock_guard<std::mutex> lock(*decode_lock_);
+        llama_memory_seq_rm(mem_, parked.seq, -1, -1);
+        return parked.seq;
     }
     throw DuetError(code::INVALID_ARGUMENT, "all " + str(n_seq_max_ - 1) +
                                                 " sequence slots of this context are in use (dispose sequences, or load with a larger `sequences`)");
@@ -77,7 +88,10 @@ void Sequences::give_back(const std::vector<llama_seq_id> & ids) {
     for (llama_seq_id id : ids) put_id(id);
 }
 
-int32_t Sequences::free_ids() const { return (int32_t) std::count(id_used_.begin(), id_used_.end(), false); }
+int32_t Sequences::unused_ids() const { return (int32_t) std::count(id_used_.begin(), id_used_.end(), false); }
+
+// parked prompt prefixes give their ids up on demand (take_id)
+int32_t Sequences::free_ids() const { return unused_ids() + (cache_ ? cache_->size(false) : 0); }
 
 Sequences::Seq & Sequences::get(llama_seq_id seq) {
     auto it = seqs_.find(seq);
@@ -315,7 +329,7 @@ ForestOut Sequences::verify(const std::vector<ForestTreeIn> & trees, const Fores
         auto                 rows_owner = std::make_shared<std::vector<float>>();
         std::vector<float> & rows       = *rows_owner;
         const int32_t        total      = (int32_t) items.size();
-        batch::decode(ctx_, batch_, *decode_lock_, items, ids, n_vocab_, n_vocab_, rows, "forest");
+        batch::decode(ctx_, batch_, *decode_lock_, items, ids, n_vocab_, n_vocab_, rows, "forest", cache_);
 
         // ---- the pending tokens are now in the KV: their rows become the sequences' rows
         for (size_t k = 0; k < involved.size(); k++) {

@@ -70,10 +70,14 @@ struct ForestOut {
     double                     decode_ms    = 0;
 };
 
+class PrefixCache;
+
 class Sequences {
   public:
-    // decode_lock: held around every llama_decode (see Context::decode_mutex)
-    Sequences(llama_context * ctx, const llama_model * model, std::mutex * decode_lock);
+    // decode_lock: held around every llama_decode (see Context::decode_mutex). cache (may be null): the
+    // context's parked prompt prefixes, which give up their ids when none is free and their cells when a
+    // decode finds no KV slot.
+    Sequences(llama_context * ctx, const llama_model * model, std::mutex * decode_lock, PrefixCache * cache);
     ~Sequences();
 
     llama_seq_id create();
@@ -97,7 +101,8 @@ class Sequences {
     // KV cells holding `seq` (−1: cells in use by any sequence): llama.cpp's own count, read from
     // the header of its sequence state (copies the KV rows: for tests and diagnostics only).
     int64_t kv_cells(llama_seq_id seq = -1) const;
-    int32_t free_ids() const;
+    int32_t free_ids() const;    // ids take_id can give: unused ones and those parked prefixes hold
+    int32_t unused_ids() const;  // ids no one holds
 
     // generate()'s beam strategies borrow n free ids for one generation (the context stays claimed meanwhile)
     // and give them back emptied. Throws INVALID_ARGUMENT (naming `sequences`) when fewer are free.
@@ -139,12 +144,10 @@ class Sequences {
     uint64_t                    next_forest_ = 1;
     llama_batch                 batch_;
     std::mutex *                decode_lock_;
+    PrefixCache *               cache_;
     uint64_t                    verify_calls_ = 0;  // mixed into a fixed seed: every call draws fresh uniforms
 
-    int32_t decode_locked() {
-        std::lock_guard<std::mutex> lock(*decode_lock_);
-        return llama_decode(ctx_, batch_);
-    }
+    int32_t decode_locked();
 };
 
 }  // namespace duet

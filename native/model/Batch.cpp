@@ -5,12 +5,14 @@
 #include <limits>
 #include <string>
 
+#include "model/PrefixCache.h"
 #include "napi/errors.h"
 
 namespace duet::batch {
 
 void decode(llama_context * ctx, llama_batch & batch, std::mutex & decode_lock, const std::vector<Cell> & cells,
-            const std::vector<llama_seq_id> & ids, int32_t n_vocab, int32_t width, std::vector<float> & rows, const char * what) {
+            const std::vector<llama_seq_id> & ids, int32_t n_vocab, int32_t width, std::vector<float> & rows, const char * what,
+            PrefixCache * cache) {
     const int32_t n_batch = (int32_t) llama_n_batch(ctx);
     const int32_t total   = (int32_t) cells.size();
     size_t        n_rows  = 0;
@@ -29,11 +31,7 @@ void decode(llama_context * ctx, llama_batch & batch, std::mutex & decode_lock, 
             for (int32_t j = 0; j < c.count; j++) batch.seq_id[i][j] = ids[c.first + j];
             batch.logits[i] = c.logits;
         }
-        int32_t rc;
-        {
-            std::lock_guard<std::mutex> lock(decode_lock);
-            rc = llama_decode(ctx, batch);
-        }
+        const int32_t rc = decode_reclaiming(ctx, batch, decode_lock, cache);
         if (rc == 1) throw DuetError(code::CONTEXT_OVERFLOW, std::string("no KV slots for the ") + what + "'s " + std::to_string(total) + " tokens (context full)");
         if (rc == 2) throw DuetError(code::ABORTED, std::string(what) + " aborted");
         if (rc != 0) throw DuetError(code::DECODE_FAILED, "llama_decode failed with code " + std::to_string(rc));

@@ -9,6 +9,10 @@
 
 #include "llama.h"
 
+namespace duet {
+class PrefixCache;
+}
+
 namespace duet::batch {
 
 struct Cell {
@@ -24,8 +28,10 @@ struct Cell {
 // expert's vocabulary, see Evaluator::align_to). Throws DuetError: CONTEXT_OVERFLOW when no KV slot is left (rc 1), ABORTED (rc 2),
 // DECODE_FAILED otherwise; `what` names the batch in those messages. A failed call may leave earlier chunks in
 // the cache: callers remove the cells past their committed positions.
+// `cache` (may be null): the context's parked prefixes, which give up their cells before a chunk fails for room.
 // requires: batch allocated with n_batch tokens and n_seq_max ids per token; decode_lock guards the context
 void decode(llama_context * ctx, llama_batch & batch, std::mutex & decode_lock, const std::vector<Cell> & cells,
-            const std::vector<llama_seq_id> & ids, int32_t n_vocab, int32_t width, std::vector<float> & rows, const char * what);
+            const std::vector<llama_seq_id> & ids, int32_t n_vocab, int32_t width, std::vector<float> & rows, const char * what,
+            PrefixCache * cache = nullptr);
 
 }  // namespace duet::batch

@@ -81,7 +81,10 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
             pool_mutex_ = std::make_shared<std::mutex>();
         }
         llama_attach_threadpool(ctx_, pool_.get(), pool_.get());
-        seqs_ = std::make_unique<Sequences>(ctx_, m, pool_mutex_.get());
+        // prompt-prefix reuse needs sequences that can be cut at any position with every earlier cell intact
+        const bool cuttable = !llama_model_is_recurrent(m) && !llama_model_is_hybrid(m) && llama_model_n_swa(m) == 0;
+        prefix_ = std::make_unique<PrefixCache>(ctx_, pool_mutex_.get(), cuttable && args::opt_boolean(o, "promptCache", true));
+        seqs_   = std::make_unique<Sequences>(ctx_, m, pool_mutex_.get(), prefix_.get());
     } catch (...) {
         free_context();  // the wrapped object survives a throwing constructor: leave it disposed, not half-built
         error_from_current(info.Env()).ThrowAsJavaScriptException();
@@ -93,6 +96,7 @@ Context::~Context() { free_context(); }
 void Context::free_context() {
     if (ctx_) {
         seqs_.reset();
+        prefix_.reset();
         llama_detach_threadpool(ctx_);
         llama_free(ctx_);
         ctx_ = nullptr;
@@ -126,17 +130,41 @@ void Context::acquire_shared() {
     } while (!holders_.compare_exchange_weak(n, n + 1));
 }
 
-llama_seq_id Context::take_generation_seq() {
+llama_seq_id Context::take_generation_seq(const std::vector<llama_token> & prompt, std::vector<llama_token> & cached, llama_seq_id & share_from) {
+    cached.clear();
+    share_from = -1;
+    const bool         id_free = !seq0_taken_ || sequences().unused_ids() > 0;
+    PrefixCache::Entry e;
+    const auto         m = prefix_->match(prompt, id_free, e);
+    if (m == PrefixCache::Match::WHOLE) {
+        cached = std::move(e.tokens);
+        return e.seq;
+    }
+    if (m == PrefixCache::Match::SHARE) {
+        share_from = e.seq;
+        cached     = std::move(e.tokens);
+    }
     if (!seq0_taken_) {
         seq0_taken_ = true;
         return 0;
     }
-    return sequences().borrow(1)[0];
+    if (sequences().unused_ids() > 0) return sequences().borrow(1)[0];
+    // the worker clears what the prompt does not share (not here: other generations may be decoding)
+    if (prefix_->take_lru(e, true)) {
+        cached = std::move(e.tokens);
+        return e.seq;
+    }
+    return sequences().borrow(1)[0];  // throws, naming `sequences`
 }
 
-void Context::put_generation_seq(llama_seq_id id) {
+void Context::put_generation_seq(llama_seq_id id, std::vector<llama_token> tokens) {
+    if (prefix_->park(id, std::move(tokens))) return;
     if (id == 0) seq0_taken_ = false;
     else sequences().give_back({ id });
+}
+
+void Context::clear_prefix_cache() {
+    for (llama_seq_id id : prefix_->clear()) put_generation_seq(id, {});
 }
 
 void Context::release() {
@@ -182,6 +210,7 @@ Napi::Value Context::EvalLogits(const Napi::CallbackInfo & info) {
     return guarded(info, [&]() -> Napi::Value {
         Claim           claim(this);
         llama_context * c    = get();
+        clear_prefix_cache();  // it drives sequence 0 itself
         const auto      toks = args::tokens(info[0], "tokens", model()->n_vocab());
         const bool      keep = args::boolean(info[1], "keep");
         if (toks.empty()) throw DuetError(code::INVALID_ARGUMENT, "Expected at least one token");

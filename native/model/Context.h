@@ -10,6 +10,7 @@
 #include "llama.h"
 #include "model/Model.h"
 #include "forest/Sequences.h"
+#include "model/PrefixCache.h"
 
 namespace duet {
 
@@ -43,10 +44,20 @@ class Context : public Napi::ObjectWrap<Context> {
     // the SharedBatch); throws BUSY while an exclusive claim holds it. Released with release().
     void acquire_shared();
 
-    // A sequence id for one shared generation: 0 (generate()'s own) when free, else one lent by sequences().
-    // On the JS thread, while claimed. Throws INVALID_ARGUMENT when none is free.
-    llama_seq_id take_generation_seq();
-    void         put_generation_seq(llama_seq_id id);
+    // A sequence for one shared generation, on the JS thread while claimed. Where a parked prompt prefix
+    // shares tokens with `prompt` (PrefixCache::match): that entry's own sequence, or a free one that is to
+    // share its prefix cells (`share_from` ≥ 0 names the entry, pinned: the worker copies them and unpins it).
+    // Else 0 (generate()'s own) when free, else one lent by sequences(), else the least recently used parked
+    // one. `cached` gets the tokens its cells hold or will share; the worker keeps what the prompt shares and
+    // removes the rest. Throws INVALID_ARGUMENT when none is free.
+    llama_seq_id take_generation_seq(const std::vector<llama_token> & prompt, std::vector<llama_token> & cached, llama_seq_id & share_from);
+    // Gives it back: parked with the tokens its cells hold (a generation that ended normally; prompt cache
+    // on), or emptied by the worker (`tokens` empty) and freed.
+    void put_generation_seq(llama_seq_id id, std::vector<llama_token> tokens);
+    // An exclusive operation that drives sequence 0 itself (beam, dsbd, the test hook) or needs the whole
+    // cache: every parked prefix is dropped and its id freed. While claimed exclusively.
+    void clear_prefix_cache();
+    PrefixCache * prefix_cache() const { return prefix_.get(); }
 
     // The context's KV sequences (created on first use); only while the context is claimed.
     Sequences & sequences();
@@ -84,7 +95,8 @@ class Context : public Napi::ObjectWrap<Context> {
     Model *               model_ = nullptr;
     Napi::ObjectReference model_ref_;
     std::atomic_int       holders_{ 0 };  // −1: one exclusive claim; n > 0: n shared claims
-    std::unique_ptr<Sequences> seqs_;
+    std::unique_ptr<PrefixCache> prefix_;
+    std::unique_ptr<Sequences>   seqs_;
     bool                       seq0_taken_ = false;  // a shared generation runs on sequence 0
     std::shared_ptr<ggml_threadpool> pool_;        // shared by a pair's two contexts
     std::shared_ptr<std::mutex>      pool_mutex_;  // ... and so is its lock

@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "model/PrefixCache.h"
 #include "model/SharedBatch.h"
 #include "napi/errors.h"
 
@@ -41,6 +42,43 @@ void Evaluator::reset() {
     std::lock_guard<std::mutex> lock(decode_lock_);  // other generations may be decoding on this context
     llama_memory_seq_rm(llama_get_memory(ctx_), seq_, -1, -1);  // whole-sequence removal never fails
     n_past_ = 0;
+    history_.clear();
+}
+
+void Evaluator::resume(std::vector<llama_token> cached, PrefixCache * cache, llama_seq_id share_from) {
+    cache_ = cache;
+    if ((int64_t) cached.size() > n_ctx_) cached.clear();  // cannot happen: cells are bounded by the context
+    history_ = std::move(cached);
+    n_past_  = (int32_t) history_.size();
+    if (share_from >= 0) {
+        {
+            std::lock_guard<std::mutex> lock(decode_lock_);
+            llama_memory_t mem = llama_get_memory(ctx_);
+            llama_memory_seq_rm(mem, seq_, -1, -1);
+            llama_memory_seq_cp(mem, share_from, seq_, 0, n_past_);  // unified KV: the cells gain this id, no copy
+        }
+        cache_->unpin(share_from);
+    } else if (n_past_ == 0) {
+        reset();  // an id nothing was parked under: empty it (sequence 0 may hold a test hook's cells)
+    }
+}
+
+int32_t Evaluator::prefill(const llama_token * tokens, int32_t n, bool need_logits, std::vector<float> & logits) {
+    int32_t keep = (int32_t) common_prefix(history_, tokens, (size_t) n);
+    if (need_logits) keep = std::min(keep, n - 1);
+    keep = std::max(keep, 0);
+    if (keep < n_past_) {
+        std::lock_guard<std::mutex> lock(decode_lock_);
+        if (!llama_memory_seq_rm(llama_get_memory(ctx_), seq_, keep, -1)) {
+            llama_memory_seq_rm(llama_get_memory(ctx_), seq_, -1, -1);  // cannot cut mid-way: start over
+            keep = 0;
+        }
+        n_past_ = keep;
+        history_.resize(keep);
+    }
+    if (keep < n) decode(tokens + keep, n - keep, Rows::LAST, logits);
+    cached_tokens = keep;
+    return keep;
 }
 
 void Evaluator::truncate(int32_t n_keep) {
@@ -53,6 +91,7 @@ void Evaluator::truncate(int32_t n_keep) {
         throw DuetError(code::KV_FAILED, "this model's KV cache cannot remove a partial sequence");
     }
     n_past_ = n_keep;
+    history_.resize(n_keep);
 }
 
 void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::vector<float> & logits) {
@@ -76,6 +115,7 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
     job.logits      = &logits;
     job.width       = width_;
     job.n_copy      = std::min(n_vocab_, width_);
+    job.cache       = cache_;
     if (shared_) {
         SharedBatch::instance().decode(job);
     } else {
@@ -92,6 +132,7 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
         throw DuetError(code::DECODE_FAILED, "llama_decode failed with code " + std::to_string(rc));
     }
     n_past_ += n;
+    history_.insert(history_.end(), tokens, tokens + n);
     decode_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -12,6 +12,8 @@
 
 namespace duet {
 
+class PrefixCache;
+
 class Evaluator {
   public:
     // requires: ctx (and decode_lock, held around each llama_decode) outlive the evaluator; seq < llama_n_seq_max(ctx)
@@ -22,6 +24,21 @@ class Evaluator {
 
     // Empties this evaluator's sequence in the KV cache.
     void reset();
+
+    // Takes over a sequence whose cells already hold `cached` (positions 0 .. n − 1; a parked prefix, see
+    // model/PrefixCache.h), or, with share_from ≥ 0, an empty one that first shares the cells of `cached`
+    // with that parked sequence (then unpinned); prefill() then keeps what the prompt shares with it.
+    // `cache` gives up parked cells when a decode finds no KV slot.
+    void resume(std::vector<llama_token> cached, PrefixCache * cache, llama_seq_id share_from);
+
+    // Brings the sequence to exactly `tokens`: keeps the longest prefix already in it (at most n − 1 when
+    // `logits` must hold the row after the last token), removes the rest, decodes the remainder.
+    // Returns how many tokens came from the cache. A model whose cache cannot cut a sequence mid-way
+    // starts from empty instead. n may be 0 (empties the sequence).
+    int32_t prefill(const llama_token * tokens, int32_t n, bool need_logits, std::vector<float> & logits);
+
+    // The tokens in this evaluator's cells, in order (what a finished generation parks).
+    const std::vector<llama_token> & history() const { return history_; }
 
     // Aligns this (amateur) model to another vocabulary of `width` ids (the expert's; a pair's sizes may
     // differ by padding, e.g. Qwen2.5-7B 152064 vs 0.5B 151936 ids): every logits row decode() writes is then
@@ -59,6 +76,7 @@ class Evaluator {
     int64_t passes   = 0;    // llama_decode calls
     double  decode_ms = 0.0;  // wall time inside llama_decode + logits copy (shared: waiting for the batch included)
     int64_t shared_passes = 0;  // llama_decode calls that carried other generations' tokens too
+    int32_t cached_tokens = 0;  // tokens the last prefill() kept from a parked prefix
 
   private:
     llama_context * ctx_;
@@ -73,7 +91,9 @@ class Evaluator {
     std::mutex &    decode_lock_;
     bool                     shared_ = false;
     const std::atomic_bool * cancel_ = nullptr;
-    std::vector<llama_token> feed_;  // scratch: the ids decoded
+    std::vector<llama_token> feed_;     // scratch: the ids decoded
+    std::vector<llama_token> history_;  // the tokens at positions 0 .. n_past − 1 (as given, before feedable())
+    PrefixCache *            cache_ = nullptr;
 };
 
 }  // namespace duet

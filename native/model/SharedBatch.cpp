@@ -1,5 +1,7 @@
 #include "model/SharedBatch.h"
 
+#include "model/PrefixCache.h"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -29,6 +31,7 @@ int32_t decode_group(llama_context * ctx, std::mutex & lock, std::vector<DecodeJ
     for (const DecodeJob * j : jobs) total += j->n;
     const bool    abortable = std::any_of(jobs.begin(), jobs.end(), [](const DecodeJob * j) { return j->cancel != nullptr; });
     AbortGroup    group{ &jobs };
+    PrefixCache * cache = jobs.front()->cache;
     llama_batch   batch = llama_batch_init(std::min(total, n_batch), 0, 1);
     struct Free {
         llama_batch & b;
@@ -60,11 +63,19 @@ int32_t decode_group(llama_context * ctx, std::mutex & lock, std::vector<DecodeJ
             owners[i]           = { ji, off };
             off++;
         }
-        std::lock_guard<std::mutex> guard(lock);  // held while the logits are read, too
-        if (abortable) llama_set_abort_callback(ctx, all_cancelled, &group);
-        const int32_t rc = llama_decode(ctx, batch);
-        if (abortable) llama_set_abort_callback(ctx, nullptr, nullptr);
-        if (rc != 0) return rc;
+        std::unique_lock<std::mutex> guard(lock);  // held while the logits are read, too
+        for (;;) {
+            if (abortable) llama_set_abort_callback(ctx, all_cancelled, &group);
+            const int32_t rc = llama_decode(ctx, batch);
+            if (abortable) llama_set_abort_callback(ctx, nullptr, nullptr);
+            if (rc == 0) break;
+            // no KV slot (nothing written): parked prefixes give up their cells, then try again
+            if (rc != 1 || !cache) return rc;
+            guard.unlock();
+            const bool freed = cache->evict_cells();
+            guard.lock();
+            if (!freed) return rc;
+        }
         for (int32_t i = 0; i < m; i++) {
             if (!batch.logits[i]) continue;
             DecodeJob *   j   = jobs[owners[i].first];

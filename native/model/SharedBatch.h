@@ -24,6 +24,8 @@
 
 namespace duet {
 
+class PrefixCache;
+
 struct DecodeJob {
     llama_context *            ctx = nullptr;
     std::mutex *               decode_lock = nullptr;
@@ -39,6 +41,7 @@ struct DecodeJob {
     int32_t                    rc = 0;            // llama_decode's code for this job (0 ok)
     bool                       done = false;
     int32_t                    batch_rows = 0;    // tokens in the shared llama_decode this job rode in (stats)
+    PrefixCache *              cache = nullptr;   // the context's parked prefixes: they give up cells when a decode finds no slot
 };
 
 class SharedBatch {

@@ -12,12 +12,12 @@ namespace duet {
 llama_token prefill_pair(Evaluator & expert, Evaluator & amateur, const std::vector<llama_token> & prompt, const GenerateConfig & cfg) {
     std::vector<float> scratch;
     const int32_t      n = (int32_t) prompt.size();
-    if (n > 1) expert.decode(prompt.data(), n - 1, Evaluator::Rows::LAST, scratch);
+    expert.prefill(prompt.data(), n - 1, false, scratch);  // n − 1 ≥ 0 tokens: what a parked prefix lacks
     const llama_vocab * vocab = llama_model_get_vocab(llama_get_model(amateur.ctx()));
     std::vector<llama_token> seen;
     if (cfg.amateur_sees_prompt) seen.assign(prompt.begin(), prompt.end() - 1);
     else if (n > 1 && llama_vocab_get_add_bos(vocab) && llama_vocab_bos(vocab) >= 0) seen.assign(1, llama_vocab_bos(vocab));
-    if (!seen.empty()) amateur.decode(seen.data(), (int32_t) seen.size(), Evaluator::Rows::LAST, scratch);
+    amateur.prefill(seen.data(), (int32_t) seen.size(), false, scratch);
     return prompt.back();
 }
 

@@ -13,7 +13,7 @@ class Plain final : public Strategy {
     Plain(Evaluator & expert, const GenerateConfig & cfg, Rng & rng) : expert_(expert), cfg_(cfg), rng_(rng) {}
 
     void begin(const std::vector<llama_token> & prompt) override {
-        expert_.decode(prompt.data(), (int32_t) prompt.size(), Evaluator::Rows::LAST, logits_);
+        expert_.prefill(prompt.data(), (int32_t) prompt.size(), true, logits_);
     }
 
     void step(std::vector<llama_token> & out, int32_t /*max_new*/) override {

@@ -6,8 +6,9 @@
 //   step(out, max) append 1..max new tokens; a strategy may commit several per step (speculative)
 //   room()         KV cells a step may use beyond the committed length (the worker stops with
 //                  finishReason "context" instead of overflowing)
-// Tokens past an EOS / stop string / maxTokens inside one step are discarded by the worker; the
-// KV state after the final step is never reused (each generation starts from a reset sequence).
+// Tokens past an EOS / stop string / maxTokens inside one step are discarded by the worker. begin()
+// prefills through Evaluator::prefill: a shared generation may start on a parked sequence whose cells
+// already hold part of the prompt (model/PrefixCache.h), and only the rest is decoded.
 #pragma once
 #include <algorithm>
 #include <cstdint>

@@ -88,24 +88,40 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
 // beam and dsbd lend many sequences and decode multi-sequence batches themselves: they run alone
 bool is_shared(StrategyKind k) { return k != StrategyKind::BEAM && k != StrategyKind::DSBD; }
 
-// Claims a context for one generation (shared: beside others, with a sequence id of its own; else alone on
-// sequence 0) and returns the sequence; nothing stays claimed if it throws. unclaim() undoes it.
-llama_seq_id claim(Context * c, bool shared) {
+// strategies that run the amateur (the others never touch its context)
+bool uses_amateur(StrategyKind k) {
+    return k == StrategyKind::SPECULATIVE || k == StrategyKind::CONTRASTIVE || k == StrategyKind::SCD || k == StrategyKind::DSBD;
+}
+
+// Claims a context for one generation and returns the sequence; nothing stays claimed if it throws.
+// Shared: beside others, on a sequence of its own (where a parked prompt prefix matches: that entry's, or
+// one that is to share its cells, `share_from`; `cached` then holds what its cells hold or will share). Exclusive: alone on sequence 0 and as many lent ones as it needs, so the
+// parked prefixes go. unclaim() undoes it.
+llama_seq_id claim(Context * c, bool shared, const std::vector<llama_token> & prompt, std::vector<llama_token> & cached,
+                   llama_seq_id & share_from) {
+    share_from = -1;
     if (!shared) {
         c->acquire();
+        c->clear_prefix_cache();
         return 0;
     }
     c->acquire_shared();
     try {
-        return c->take_generation_seq();
+        return c->take_generation_seq(prompt, cached, share_from);
     } catch (...) {
         c->release();
         throw;
     }
 }
 
-void unclaim(Context * c, bool shared, llama_seq_id seq) {
-    if (shared) c->put_generation_seq(seq);
+// `kept`: the tokens the sequence's cells still hold (a shared generation that ended normally), else empty;
+// `share_from`: a parked entry still pinned for this generation (it never started), else −1
+void unclaim(Context * c, bool shared, llama_seq_id seq, std::vector<llama_token> kept, llama_seq_id share_from) {
+    if (share_from >= 0) {
+        c->prefix_cache()->unpin(share_from);
+        kept.clear();  // its cells were never shared into `seq`
+    }
+    if (shared) c->put_generation_seq(seq, std::move(kept));
     c->release();
 }
 
@@ -115,7 +131,8 @@ class GenerateWorker : public ThreadWorker<Chunk> {
   public:
     GenerateWorker(Napi::Env env, Context * expert, Napi::Object expert_obj, Context * amateur, Napi::Object amateur_obj,
                    GenerateConfig cfg, std::shared_ptr<std::atomic_bool> cancel, Napi::Function on_chunk, llama_seq_id expert_seq,
-                   llama_seq_id amateur_seq)
+                   llama_seq_id amateur_seq, std::vector<llama_token> expert_cached, std::vector<llama_token> amateur_cached,
+                   llama_seq_id expert_share, llama_seq_id amateur_share)
         : ThreadWorker<Chunk>(env, "llama-duet:generate"),
           deferred_(Napi::Promise::Deferred::New(env)),
           expert_(expert),
@@ -124,7 +141,11 @@ class GenerateWorker : public ThreadWorker<Chunk> {
           cancel_(std::move(cancel)),
           shared_(is_shared(cfg_.kind)),
           expert_seq_(expert_seq),
-          amateur_seq_(amateur_seq) {
+          amateur_seq_(amateur_seq),
+          expert_cells_(std::move(expert_cached)),
+          amateur_cells_(std::move(amateur_cached)),
+          expert_share_(expert_share),
+          amateur_share_(amateur_share) {
         expert_ref_ = Napi::Persistent(expert_obj);
         if (amateur_) amateur_ref_ = Napi::Persistent(amateur_obj);
         if (!on_chunk.IsEmpty()) on_chunk_ = Napi::Persistent(on_chunk);
@@ -141,10 +162,12 @@ class GenerateWorker : public ThreadWorker<Chunk> {
             llama_set_abort_callback(ectx, abort_callback, cancel_.get());
             if (actx) llama_set_abort_callback(actx, abort_callback, cancel_.get());
         }
+        bool ok = false;
         try {
             std::unique_ptr<SharedBatchMember> member;
             if (shared_) member = std::make_unique<SharedBatchMember>();
             run(progress);
+            ok = true;
         } catch (const DuetError & e) {
             code_ = e.code();
             SetError(e.what());
@@ -155,22 +178,27 @@ class GenerateWorker : public ThreadWorker<Chunk> {
             code_ = code::NATIVE;
             SetError("unknown native error during generation");
         }
-        release_cells(ectx, actx);
+        // a shared generation that ended normally leaves its cells for the next prompt that shares a prefix
+        const bool keep = ok && shared_;
+        release_cells(keep && expert_->prefix_cache()->enabled() ? nullptr : ectx,
+                      keep && actx && amateur_->prefix_cache()->enabled() ? nullptr : actx);
         if (!shared_) {
             llama_set_abort_callback(ectx, nullptr, nullptr);
             if (actx) llama_set_abort_callback(actx, nullptr, nullptr);
         }
     }
 
-    // generate() owns its sequence only while it runs: its cells go back to the context's budget when it ends
-    // (sequences and later generations count on them; nothing reuses a finished generation's KV today).
-    // Under the decode lock: other generations may be decoding on the context.
+    // A generation that failed, an exclusive one, or one on a context without prompt cache empties its
+    // sequence there (ectx / actx; null: left for the cache): the cells go back to the context's budget and
+    // nothing is parked. Under the decode lock: other generations may be decoding.
     void release_cells(llama_context * ectx, llama_context * actx) {
-        {
+        if (ectx) {
+            expert_cells_.clear();
             std::lock_guard<std::mutex> lock(expert_->decode_mutex());
             llama_memory_seq_rm(llama_get_memory(ectx), expert_seq_, -1, -1);  // whole-sequence removal never fails
         }
         if (actx) {
+            amateur_cells_.clear();
             std::lock_guard<std::mutex> lock(amateur_->decode_mutex());
             llama_memory_seq_rm(llama_get_memory(actx), amateur_seq_, -1, -1);
         }
@@ -180,8 +208,14 @@ class GenerateWorker : public ThreadWorker<Chunk> {
         const auto t0 = Clock::now();
         Model *    em = expert_->model();
         Evaluator  expert(expert_->get(), em->get(), expert_seq_, expert_->decode_mutex());
-        if (shared_) expert.share(cancel_.get());
-        expert.reset();
+        // a shared generation takes over what its sequence's cells hold (a parked prefix); begin() keeps what the prompt shares
+        if (shared_) {
+            expert.share(cancel_.get());
+            expert.resume(std::move(expert_cells_), expert_->prefix_cache(), expert_share_);
+            expert_share_ = -1;  // unpinned there
+        } else {
+            expert.reset();
+        }
         if ((int64_t) cfg_.prompt.size() >= expert.n_ctx()) {
             throw DuetError(code::CONTEXT_OVERFLOW, "prompt of " + std::to_string(cfg_.prompt.size()) +
                                                         " tokens does not fit contextSize " + std::to_string(expert.n_ctx()));
@@ -189,13 +223,17 @@ class GenerateWorker : public ThreadWorker<Chunk> {
         Rng                        rng(cfg_.seed);
         std::unique_ptr<Evaluator> amateur;
         std::unique_ptr<Strategy>  strategy;
-        if (cfg_.kind == StrategyKind::SPECULATIVE || cfg_.kind == StrategyKind::CONTRASTIVE || cfg_.kind == StrategyKind::SCD ||
-            cfg_.kind == StrategyKind::DSBD) {
+        if (uses_amateur(cfg_.kind)) {
             if (!amateur_) throw DuetError(code::INVALID_ARGUMENT, "this strategy needs an amateur (use a ModelPair)");
             amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), amateur_seq_, amateur_->decode_mutex());
-            if (shared_) amateur->share(cancel_.get());
             amateur->align_to(expert.n_vocab());  // padded vocabularies: rows over the expert's ids
-            amateur->reset();
+            if (shared_) {
+                amateur->share(cancel_.get());
+                amateur->resume(std::move(amateur_cells_), amateur_->prefix_cache(), amateur_share_);
+                amateur_share_ = -1;
+            } else {
+                amateur->reset();
+            }
             if ((int64_t) cfg_.prompt.size() >= amateur->n_ctx()) throw DuetError(code::CONTEXT_OVERFLOW, "prompt does not fit the amateur's context");
             if (cfg_.kind == StrategyKind::CONTRASTIVE) strategy = make_contrastive(expert, *amateur, cfg_, rng);
             else if (cfg_.kind == StrategyKind::DSBD)
@@ -208,6 +246,7 @@ class GenerateWorker : public ThreadWorker<Chunk> {
         }
 
         strategy->begin(cfg_.prompt);
+        cached_prompt_       = expert.cached_tokens;
         prompt_ms_           = ms_since(t0);
         const auto t_gen     = Clock::now();
         const llama_vocab * vocab = em->vocab();
@@ -270,6 +309,8 @@ class GenerateWorker : public ThreadWorker<Chunk> {
         wall_ms_ = ms_since(t0);
         strategy->stats(stats_);
         shared_passes_ = expert.shared_passes;
+        expert_cells_  = expert.history();  // what stays in the cells for the next prompt (Execute empties them on failure)
+        if (amateur) amateur_cells_ = amateur->history();
         for (const BeamResult & b : stats_.beams) {
             TextAssembler t(cfg_.stop);
             std::string   ignored;
@@ -303,6 +344,7 @@ class GenerateWorker : public ThreadWorker<Chunk> {
         r.Set("finishReason", finish_);
         Napi::Object s = Napi::Object::New(env);
         s.Set("promptTokens", (double) cfg_.prompt.size());
+        s.Set("cachedPromptTokens", (double) cached_prompt_);
         s.Set("generatedTokens", (double) tokens_.size());
         s.Set("expertPasses", (double) stats_.expert_passes);
         s.Set("amateurPasses", (double) stats_.amateur_passes);
@@ -366,8 +408,8 @@ class GenerateWorker : public ThreadWorker<Chunk> {
   private:
     // on the JS thread: the claims, and the sequence ids a shared generation borrowed (emptied by Execute)
     void release() {
-        unclaim(expert_, shared_, expert_seq_);
-        if (amateur_) unclaim(amateur_, shared_, amateur_seq_);
+        unclaim(expert_, shared_, expert_seq_, std::move(expert_cells_), expert_share_);
+        if (amateur_) unclaim(amateur_, shared_, amateur_seq_, std::move(amateur_cells_), amateur_share_);
     }
 
     Napi::Promise::Deferred           deferred_;
@@ -381,6 +423,10 @@ class GenerateWorker : public ThreadWorker<Chunk> {
     const char *                      code_ = code::NATIVE;
     bool                              shared_;
     llama_seq_id                      expert_seq_, amateur_seq_;  // 0 for beam / dsbd (they borrow the rest themselves)
+    // the tokens each sequence's cells hold: a parked prefix at the start, the generation's own at the end
+    std::vector<llama_token>          expert_cells_, amateur_cells_;
+    llama_seq_id                      expert_share_, amateur_share_;  // parked entries pinned until run() shares their cells
+    int32_t                           cached_prompt_ = 0;
 
     std::vector<llama_token> tokens_;
     std::string              text_;
@@ -397,19 +443,23 @@ Napi::Value start_generate(Napi::Env env, Context * expert, Napi::Object expert_
                            Napi::Object options, Napi::Function on_chunk) {
     GenerateConfig cfg = parse_config(options, expert->model()->n_vocab());
     if (amateur && amateur->model()->n_vocab() <= 0) throw DuetError(code::INVALID_ARGUMENT, "amateur has no vocabulary");
-    const bool         shared = is_shared(cfg.kind);
-    const llama_seq_id eseq   = claim(expert, shared);
-    llama_seq_id       aseq   = 0;
+    const bool shared = is_shared(cfg.kind);
+    if (!uses_amateur(cfg.kind)) amateur = nullptr;  // a pair's plain / beam request leaves the amateur alone
+    std::vector<llama_token> ecached, acached;
+    llama_seq_id             eshare = -1, ashare = -1;
+    const llama_seq_id       eseq = claim(expert, shared, cfg.prompt, ecached, eshare);
+    llama_seq_id             aseq = 0;
     if (amateur) {
         try {
-            aseq = claim(amateur, shared);
+            aseq = claim(amateur, shared, cfg.prompt, acached, ashare);
         } catch (...) {
-            unclaim(expert, shared, eseq);
+            unclaim(expert, shared, eseq, std::move(ecached), eshare);
             throw;
         }
     }
     auto   cancel = std::make_shared<std::atomic_bool>(false);
-    auto * worker = new GenerateWorker(env, expert, expert_obj, amateur, amateur_obj, std::move(cfg), cancel, on_chunk, eseq, aseq);
+    auto * worker = new GenerateWorker(env, expert, expert_obj, amateur, amateur_obj, std::move(cfg), cancel, on_chunk, eseq, aseq,
+                                       std::move(ecached), std::move(acached), eshare, ashare);
     Napi::Object result = Napi::Object::New(env);
     result.Set("promise", worker->Promise());
     result.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo & i) {

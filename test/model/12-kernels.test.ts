@@ -123,6 +123,8 @@ async function chainDelta(p: ModelPair, length: number): Promise<number> {
  * pair ggml's paths differ by more: measured 1.1e-2 in a log-prob, and greedy speculative decoding left
  * greedy's path at a top-2 margin of 0.015 (AMD EPYC Zen 5, kernels off). That is ggml's behaviour, kept as a
  * measured bound (`stockTolerance`) so that a change of it shows; with the kernels both are exact.
+ * Exact only from the same KV layout: these pairs load with `promptCache: false`, since a reused prompt prefix
+ * puts a request's cells elsewhere in the cache and attention then sums them in another order (f32 rounding).
  */
 const PAIRS = [
     { name: 'tiny-q8', what: 'Q8_0', stockTolerance: 1e-3 },
@@ -134,7 +136,7 @@ for (const { name, what, stockTolerance } of PAIRS) {
     describe(`end to end on a ${what} pair`, () => {
         let pair: ModelPair;
         beforeAll(async () => {
-            pair = await loadPair({ ...(await syntheticPair(name, { shape: name, seed: 1 })), contextSize: 1024, threads: 2, sequences: 8 });
+            pair = await loadPair({ ...(await syntheticPair(name, { shape: name, seed: 1 })), contextSize: 1024, threads: 2, sequences: 8, promptCache: false });
         });
         afterAll(async () => {
             await pair?.dispose();

@@ -6,6 +6,10 @@
  * cache), so a greedy argmax may flip at an f32 near-tie (NEAR_TIE, helpers/pairs.ts), as between greedy and
  * greedy speculative alone; anywhere else a difference is a bug. Plus the limits: maxConcurrent, a bounded
  * queue (QueueFullError), abort and dispose of one request among many, beam running alone beside them.
+ * Then prompt-prefix reuse (the `promptCache` load option): a prompt that starts like an earlier request's
+ * tokens decodes only the rest, gives what it gives without the cache, and cached cells give way to whatever
+ * needs the room. The equality tests above run with the cache off: a cache hit skips prefill passes, so the
+ * per-request pass counts would depend on which request ran first.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DisposedError, GenerationAbortedError, InvalidArgumentError, loadPair, QueueFullError, type GenerateOptions, type ModelPair } from '../../lib/index.js';
@@ -14,7 +18,7 @@ import { expectSameUpToNearTies, tinyPair } from '../helpers/pairs.js';
 let pair: ModelPair;
 
 beforeAll(async () => {
-    pair = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2 });
+    pair = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2, promptCache: false });
 });
 
 afterAll(async () => {
@@ -177,5 +181,89 @@ describe('limits', () => {
         await new Promise((r) => setTimeout(r, 40));
         await p.dispose();
         for (const r of rs) await expect(r).rejects.toBeInstanceOf(DisposedError);
+    });
+});
+
+describe('prompt-prefix reuse', () => {
+    const greedy: GenerateOptions = { strategy: 'greedy', maxTokens: 16 };
+
+    it('the same prompt again, and a conversation’s next turn, decode only what is new; the output is what it is without the cache', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2 });
+        const prompt = p.tokenize(prompts[0]!);
+        const first = await p.generate(prompt, greedy);
+        expect(first.stats.cachedPromptTokens).toBe(0);
+        const again = await p.generate(prompt, greedy);
+        expect(again.stats.cachedPromptTokens).toBe(prompt.length - 1); // the last prompt token is decoded for its logits
+        expect(again.tokens).toEqual(first.tokens);
+        // next turn: the first prompt, the reply, then new text; the reply's last token was never decoded
+        const turn = [...prompt, ...again.tokens, ...p.tokenize(' and then the', { addSpecial: false })];
+        const next = await p.generate(turn, greedy);
+        expect(next.stats.cachedPromptTokens).toBe(prompt.length + again.tokens.length - 1);
+        expectSameUpToNearTies(p, turn, next.tokens, (await pair.generate(turn, greedy)).tokens);
+        // a prompt sharing only the first few tokens keeps those and drops the rest of the cells
+        const fork = [...prompt.slice(0, 3), ...p.tokenize(' zebra crossing', { addSpecial: false })];
+        const forked = await p.generate(fork, greedy);
+        expect(forked.stats.cachedPromptTokens).toBe(3);
+        expectSameUpToNearTies(p, fork, forked.tokens, (await pair.generate(fork, greedy)).tokens);
+    });
+
+    it('speculative and scd reuse both models’ cells (one prefill pass fewer on each); a seeded sample repeats itself', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2 });
+        for (const o of [
+            { strategy: 'speculative', maxTokens: 20, draftTokens: 3 },
+            { strategy: 'scd', maxTokens: 20, temperature: 0.8, seed: 4 },
+            { strategy: 'sample', maxTokens: 20, temperature: 1, seed: 8 },
+        ] as GenerateOptions[]) {
+            const prompt = `${o.strategy}: ${prompts[1]}`;
+            const cold = await p.generate(prompt, o);
+            const warm = await p.generate(prompt, o);
+            expect(warm.stats.cachedPromptTokens, o.strategy).toBe(warm.stats.promptTokens - 1);
+            expect(warm.tokens, o.strategy).toEqual(cold.tokens);
+            if (o.strategy === 'sample') continue; // expert alone: its one prompt pass still decodes the last token
+            expect(warm.stats.expertPasses, o.strategy).toBe(cold.stats.expertPasses - 1);
+            expect(warm.stats.amateurPasses, o.strategy).toBe(cold.stats.amateurPasses - 1);
+        }
+    });
+
+    it('concurrent requests with a shared system prompt each take a cached prefix', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2 });
+        const system = 'You are a helpful assistant who answers briefly and well. ';
+        await p.generate(system + 'Hello', greedy);
+        const qs = ['What is a fox?', 'Name a colour.', 'Count to three.'];
+        const rs = await Promise.all(qs.map((q) => p.generate(system + q, greedy)));
+        const common = p.tokenize(system).length - 1; // the system prompt's last piece may merge with what follows
+        // one request takes the finished one's cells; the others start empty or on another's (none finished yet)
+        expect(Math.max(...rs.map((r) => r.stats.cachedPromptTokens))).toBeGreaterThanOrEqual(common);
+        const later = await Promise.all(qs.map((q) => p.generate(system + q + ' Again.', greedy)));
+        for (const r of later) expect(r.stats.cachedPromptTokens).toBeGreaterThanOrEqual(common);
+        for (const [i, r] of later.entries()) expectSameUpToNearTies(p, system + qs[i] + ' Again.', r.tokens, (await pair.generate(system + qs[i] + ' Again.', greedy)).tokens);
+    });
+
+    it('cached cells give way: to a generation that needs the room, to sequences and forests that need the ids, to beam search', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 256, sequences: 4, maxConcurrent: 2, threads: 2 });
+        // three finished generations park ~100 cells each in a 256-cell cache (each ran alone, so each fit)
+        for (const q of prompts.slice(0, 3)) expect((await p.generate(q, { strategy: 'greedy', maxTokens: 90 })).finishReason).toBe('length');
+        // a new one needs 200 cells: the least recently used cached ones are freed, it runs to its length
+        expect((await p.generate(prompts[4]!, { strategy: 'greedy', maxTokens: 200 })).finishReason).toBe('length');
+        // all four ids are parked now: sequences and forest branches take parked ids
+        const a = await p.createSequence(p.tokenize('one two three'));
+        const b = await p.createSequence(p.tokenize('four five'));
+        const v = await p.verifyForest([{ sequence: a, nodes: [{ token: 3, parent: -1 }] }]);
+        expect(v.trees).toHaveLength(1);
+        await a.dispose();
+        await b.dispose();
+        await p.generate(prompts[0]!, { strategy: 'speculative', maxTokens: 30 });
+        // beam search drops every cached prefix first, and leaves the cache empty
+        const beam = await p.generate(prompts[3]!, { strategy: 'beam', beams: 3, maxTokens: 8 });
+        expect(beam.beams).toHaveLength(3);
+        expect(p._decoder.context('expert')!._kvCells().total).toBe(0);
+    });
+
+    it('promptCache: false keeps nothing', async () => {
+        const again = await pair.generate(prompts[0]!, greedy);
+        expect((await pair.generate(prompts[0]!, greedy)).stats.cachedPromptTokens).toBe(0);
+        expect(again.stats.cachedPromptTokens).toBe(0);
+        expect(pair._decoder.context('expert')!._kvCells().total).toBe(0);
+        await expect(loadPair({ ...(await tinyPair()), promptCache: 1 as unknown as boolean })).rejects.toThrow(/promptCache/);
     });
 });

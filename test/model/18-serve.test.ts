@@ -91,7 +91,8 @@ describe('llama-duet serve', () => {
         expect(body.object).toBe('text_completion');
         expect(body.choices[0]!.text).toBe(want.text);
         expect(body.choices[0]!.finish_reason).toBe('length');
-        expect(body.usage).toEqual({ prompt_tokens: want.stats.promptTokens, completion_tokens: 12, total_tokens: want.stats.promptTokens + 12 });
+        const n = want.stats.promptTokens;
+        expect(body.usage).toEqual({ prompt_tokens: n, completion_tokens: 12, total_tokens: n + 12, prompt_tokens_details: { cached_tokens: body.llama_duet.stats.cachedPromptTokens } });
         expect(body.llama_duet.stats.draftedTokens).toBeGreaterThan(0); // speculative by default on a pair
         const s = await post(`${server.url}/v1/completions`, { prompt, max_tokens: 12, temperature: 0, stream: true });
         expect(s.headers.get('content-type')).toMatch(/text\/event-stream/);
@@ -99,6 +100,8 @@ describe('llama-duet serve', () => {
         expect(sse.done).toBe(true);
         expect(sse.text).toBe(want.text);
         expect(sse.last).toHaveProperty('usage');
+        // the same prompt again: all of it but the last token comes from the cells the first request left
+        expect((sse.last as { usage: { prompt_tokens_details: { cached_tokens: number } } }).usage.prompt_tokens_details.cached_tokens).toBe(n - 1);
     });
 
     it('extension fields choose the strategy; seeded sampling is reproducible', async () => {
