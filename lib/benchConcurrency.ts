@@ -10,6 +10,9 @@
  *    amateur as its draft model `-md`; stock ggml kernels, as every llama.cpp row of the bench), at 1, 8 and
  *    32 clients: tokens/s, requests/s, p50/p99 latency.
  * 3. llama-batched-bench's raw batched-decode curve of the expert beside it.
+ * 4. Prompt-prefix reuse, the same requests with `promptCache` on and off: a multi-turn conversation (each
+ *    prompt is the previous one, its reply and a new user line) and 8 concurrent requests behind one long
+ *    shared system prompt (after one request has warmed it): prompt time and cached prompt tokens.
  * Peers are skipped with the reason when `npm run bench:peers` has not built them.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -74,6 +77,18 @@ export interface BatchedBenchRow {
     tgTokensPerSecond: number;
 }
 
+export interface PromptCacheRow {
+    scenario: 'conversation' | 'shared system prompt ×8';
+    promptCache: boolean;
+    requests: number;
+    promptTokens: number;
+    cachedPromptTokens: number;
+    /** Σ stats.promptMs over the requests (conversation), or the median request's (shared system prompt) */
+    promptMs: number;
+    /** wall time of the whole scenario */
+    wallMs: number;
+}
+
 export interface ConcurrencyReport {
     schema: 1;
     date: string;
@@ -85,6 +100,7 @@ export interface ConcurrencyReport {
     library: LibraryPoint[];
     http: HttpPoint[];
     batchedBench: BatchedBenchRow[];
+    promptCache: PromptCacheRow[];
     skipped: { what: string; reason: string }[];
 }
 
@@ -184,6 +200,58 @@ function batchedBench(expert: string, threads: number, maxTokens: number): Batch
     return rows.length ? rows : 'llama-batched-bench printed no table';
 }
 
+const userLines = [
+    ' Tell me more about that, and keep it short please.',
+    ' Why did that happen, in your view?',
+    ' What would you do differently next time?',
+    ' Summarise everything so far in one sentence.',
+    ' And what comes after that?',
+    ' Thank you. One last question: what is the moral?',
+];
+
+/** Section 4: the same requests on a pair loaded with promptCache on, then off. */
+export async function promptCacheRows(expert: string, amateur: string, threads: number): Promise<PromptCacheRow[]> {
+    const rows: PromptCacheRow[] = [];
+    const system = `You are a careful assistant. ${'Answer in plain words, cite no sources, and keep every reply brief and to the point. '.repeat(12)}`;
+    const questions = prompts.slice(0, 8).map((p) => ` Question: continue "${p}".`);
+    for (const promptCache of [true, false]) {
+        const pair = await loadPair({ expert, amateur, contextSize: 16 * 256, threads, sequences: 16, maxConcurrent: 8, promptCache });
+        try {
+            progress(0, 1, `prompt cache ${promptCache ? 'on' : 'off'}: conversation`);
+            await pair.generate(prompts[5]!, { strategy: 'greedy', maxTokens: 4 }); // warm-up
+            let prompt = pair.tokenize('A conversation. User: Tell me a story about a fox.');
+            const conv: PromptCacheRow = { scenario: 'conversation', promptCache, requests: 0, promptTokens: 0, cachedPromptTokens: 0, promptMs: 0, wallMs: 0 };
+            const t0 = performance.now();
+            for (const line of userLines) {
+                const r = await pair.generate(prompt, { strategy: 'speculative', maxTokens: 32 });
+                conv.requests++;
+                conv.promptTokens += r.stats.promptTokens;
+                conv.cachedPromptTokens += r.stats.cachedPromptTokens;
+                conv.promptMs += r.stats.promptMs;
+                prompt = [...prompt, ...r.tokens, ...pair.tokenize(line, { addSpecial: false })];
+            }
+            conv.wallMs = performance.now() - t0;
+            rows.push(conv);
+            progress(0, 1, `prompt cache ${promptCache ? 'on' : 'off'}: shared system prompt`);
+            await pair.generate(system + ' Question: hello.', { strategy: 'greedy', maxTokens: 8 });
+            const t1 = performance.now();
+            const rs = await Promise.all(questions.map((q) => pair.generate(system + q, { strategy: 'greedy', maxTokens: 32 })));
+            rows.push({
+                scenario: 'shared system prompt ×8',
+                promptCache,
+                requests: rs.length,
+                promptTokens: rs.reduce((a, r) => a + r.stats.promptTokens, 0),
+                cachedPromptTokens: rs.reduce((a, r) => a + r.stats.cachedPromptTokens, 0),
+                promptMs: median(rs.map((r) => r.stats.promptMs)),
+                wallMs: performance.now() - t1,
+            });
+        } finally {
+            await pair.dispose();
+        }
+    }
+    return rows;
+}
+
 export async function runConcurrency(o: { out?: string; repeats?: number } = {}): Promise<{ report: ConcurrencyReport; files: string[] }> {
     const dir = join(packageRoot(), 'models', 'tinyllama');
     const expert = join(dir, 'expert.gguf');
@@ -250,6 +318,7 @@ export async function runConcurrency(o: { out?: string; repeats?: number } = {})
             }
         }
     }
+    const promptCache = await promptCacheRows(expert, amateur, threads);
     const bb = batchedBench(expert, threads, maxTokens);
     if (typeof bb === 'string') skipped.push({ what: 'llama-batched-bench', reason: bb });
     const cpu = cpuFacts();
@@ -264,6 +333,7 @@ export async function runConcurrency(o: { out?: string; repeats?: number } = {})
         library,
         http,
         batchedBench: typeof bb === 'string' ? [] : bb,
+        promptCache,
         skipped,
     };
     return { report, files: writeResults('concurrency', report, o.out, { md: concurrencyMarkdown(report) }) };
@@ -300,6 +370,21 @@ export function concurrencyMarkdown(r: ConcurrencyReport): string {
         lines.push('', '### llama-batched-bench (stock llama.cpp, the expert): token generation over B parallel sequences', '', '| B | TG tokens/s | vs B=1 |', '|---|---|---|');
         const one = r.batchedBench.find((b) => b.parallel === 1)?.tgTokensPerSecond;
         for (const b of r.batchedBench) lines.push(`| ${b.parallel} | ${fmt(b.tgTokensPerSecond, 1)} | ${ratio(b.tgTokensPerSecond, one)} |`);
+    }
+    if (r.promptCache?.length) {
+        const row = (sc: string, on: boolean) => r.promptCache.find((x) => x.scenario === sc && x.promptCache === on);
+        lines.push(
+            '',
+            '### Prompt-prefix reuse (`promptCache` on / off, the same requests)',
+            '',
+            'conversation: 6 turns of `speculative`, 32 tokens each, every prompt the previous one + its reply + a new user line; shared system prompt ×8: 8 concurrent greedy requests (32 tokens) behind one long system prompt, after one request has run with it.',
+            '',
+            '| scenario | promptCache | requests | prompt tokens | cached | prompt ms | wall ms |',
+            '|---|---|---|---|---|---|---|',
+            ...r.promptCache.map((x) => `| ${x.scenario} | ${x.promptCache ? 'on' : 'off'} | ${x.requests} | ${x.promptTokens} | ${x.cachedPromptTokens} | ${fmt(x.promptMs, 0)}${x.scenario === 'conversation' ? ' (Σ)' : ' (median)'} | ${fmt(x.wallMs, 0)} |`),
+            '',
+            ...['conversation', 'shared system prompt ×8'].map((sc) => `${sc}: prompt time with the cache **${ratio(row(sc, false)?.promptMs, row(sc, true)?.promptMs)}** faster, wall **${ratio(row(sc, false)?.wallMs, row(sc, true)?.wallMs)}**.`),
+        );
     }
     if (r.skipped.length) lines.push('', 'Skipped: ' + r.skipped.map((s) => `${s.what} (${s.reason})`).join('; '));
     return lines.join('\n') + '\n';
