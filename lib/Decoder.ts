@@ -137,7 +137,7 @@ export class Decoder {
     readonly #contextSize: number;
     readonly #what: string;
     readonly #lanes: Lanes;
-    readonly #speculateUpTo: number;
+    readonly #speculateUpTo: number | 'auto';
     readonly #active = new Set<{ cancel(): void; settled: Promise<unknown> }>();
     #disposed = false;
 
@@ -147,7 +147,7 @@ export class Decoder {
         expert: NativeContext,
         amateur: NativeContext | null,
         amateurModel: NativeModel | null = null,
-        limits: { maxConcurrent: number; maxQueued: number; speculateUpTo: number } = { maxConcurrent: 8, maxQueued: 256, speculateUpTo: Infinity },
+        limits: { maxConcurrent: number; maxQueued: number; speculateUpTo: number | 'auto' } = { maxConcurrent: 8, maxQueued: 256, speculateUpTo: 'auto' },
     ) {
         this.#lanes = new Lanes(limits.maxConcurrent, limits.maxQueued);
         this.#speculateUpTo = limits.speculateUpTo;
@@ -307,7 +307,7 @@ export class Decoder {
                                   draftTokens: opts.draftTokens,
                                   draftConfidence: opts.draftConfidence,
                                   adaptiveDraft: opts.adaptiveDraft,
-                                  ...(Number.isFinite(this.#speculateUpTo) ? { speculateUpTo: this.#speculateUpTo } : {}),
+                                  ...(this.#speculateUpTo !== Infinity ? { speculateUpTo: this.#speculateUpTo } : {}),
                               }
                             : {}),
                         ...(opts.strategy === 'dsbd'

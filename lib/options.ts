@@ -41,13 +41,21 @@ export interface LoadOptions {
     /** Generations that may wait beyond `maxConcurrent` before calls fail with `QueueFullError`. Defaults to `256`. */
     maxQueued?: number;
     /**
-     * `'speculative'` / `'scd'` requests draft only while at most this many generations share the forward
-     * passes; above it they decode plainly (one token per pass; vLLM's `disable_by_batch_size`). Under load a
-     * k-token verification costs more than it saves on a CPU: see the README's serving section for the
-     * measured crossing point. Greedy output is unchanged; sampled output keeps its law, but a seeded request
-     * then no longer repeats its tokens from a run alone. Defaults to no limit.
+     * How `'speculative'` / `'scd'` requests draft while other generations share the forward passes. Under
+     * load a γ-token verification can cost more than it saves on a CPU (a pass over many tokens becomes
+     * compute-bound; the README's serving section has the numbers).
+     * - `'auto'` (the default): a greedy (temperature 0) request running beside others drafts, each round,
+     *   the length up to its `draftTokens` with the most expected tokens per unit of pass time, from its own
+     *   acceptance rate and the pass times measured on this pair so far: fewer drafts as the batch grows, none
+     *   where drafting no longer pays. Its output is the same for any length; its pass counts depend on the
+     *   load. Alone, and for sampled requests (so that a seeded one repeats its tokens from a run alone),
+     *   `draftTokens` as given.
+     * - a number N: every such request drafts only while at most N generations run and decodes plainly
+     *   above (vLLM's `disable_by_batch_size`); sampled output keeps its law, but a seeded request then no
+     *   longer repeats a run alone.
+     * - `Infinity`: always `draftTokens`.
      */
-    speculateUpTo?: number;
+    speculateUpTo?: number | 'auto';
     /**
      * Prompt-prefix reuse: a generation that ends normally leaves its KV cells in the cache, and a later
      * one whose prompt starts with the same tokens (a conversation's next turn, a shared system prompt)
@@ -72,7 +80,7 @@ export interface ResolvedLoadOptions {
     maxConcurrent: number;
     maxQueued: number;
     /** `Infinity`: no limit */
-    speculateUpTo: number;
+    speculateUpTo: number | 'auto';
     promptCache: boolean;
 }
 
@@ -86,6 +94,12 @@ export const loadDefaults = {
 
 const loadKeys = ['contextSize', 'batchSize', 'sequences', 'threads', 'gpuLayers', 'flashAttention', 'useMmap', 'signal', 'onProgress', 'maxConcurrent', 'maxQueued', 'speculateUpTo', 'promptCache'] as const;
 
+function resolveSpeculateUpTo(v: unknown): number | 'auto' {
+    if (v === undefined || v === 'auto') return 'auto';
+    if (v === Infinity) return Infinity;
+    return is.integer('speculateUpTo', v, 1, 256);
+}
+
 export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readonly string[] = []): ResolvedLoadOptions {
     const o = is.options(`${what} options`, raw);
     is.knownKeys(what, o, [...loadKeys, ...extraKeys]);
@@ -96,7 +110,7 @@ export function resolveLoadOptions(what: string, raw: unknown, extraKeys: readon
         sequences,
         maxConcurrent: o['maxConcurrent'] === undefined ? Math.min(8, sequences) : is.integer('maxConcurrent', o['maxConcurrent'], 1, sequences),
         maxQueued: o['maxQueued'] === undefined ? 256 : is.integer('maxQueued', o['maxQueued'], 0, 1_000_000),
-        speculateUpTo: o['speculateUpTo'] === undefined ? Infinity : is.integer('speculateUpTo', o['speculateUpTo'], 1, 256),
+        speculateUpTo: resolveSpeculateUpTo(o['speculateUpTo']),
         promptCache: o['promptCache'] === undefined ? true : is.boolean('promptCache', o['promptCache']),
         threads: o['threads'] === undefined ? availableParallelism() : is.integer('threads', o['threads'], 1, 1024),
         gpuLayers: o['gpuLayers'] === undefined ? loadDefaults.gpuLayers : is.integer('gpuLayers', o['gpuLayers'], -1, 100_000),

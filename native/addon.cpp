@@ -148,6 +148,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_simulateScd", Napi::Function::New(env, testing::SimulateScd));
     exports.Set("_contrastiveLogits", Napi::Function::New(env, testing::ContrastiveLogits));
     exports.Set("_softmax", Napi::Function::New(env, testing::Softmax));
+    exports.Set("_draftLength", Napi::Function::New(env, testing::DraftLength));
     exports.Set("_kernelCheck", Napi::Function::New(env, testing::KernelCheck));
     exports.Set("_dsbdLayer", Napi::Function::New(env, testing::DsbdLayer));
     exports.Set("_dsbdWidth", Napi::Function::New(env, testing::DsbdWidth));

@@ -68,7 +68,7 @@ export const loadFlags = {
 
 export const loadUsage = `[--threads N] [--context-size N] [--batch-size N] [--sequences N] [--gpu-layers N]
                       [--flash-attention auto|on|off] [--mmap | --no-mmap] [--max-concurrent N] [--max-queued N]
-                      [--speculate-up-to N] [--no-prompt-cache]`;
+                      [--speculate-up-to auto|always|N] [--no-prompt-cache]`;
 
 export function loadOptions(v: Record<string, unknown>): LoadOptions {
     const o: Record<string, unknown> = {};
@@ -83,7 +83,9 @@ export function loadOptions(v: Record<string, unknown>): LoadOptions {
     set('gpuLayers', 'gpu-layers');
     set('maxConcurrent', 'max-concurrent');
     set('maxQueued', 'max-queued');
-    set('speculateUpTo', 'speculate-up-to');
+    const spec = v['speculate-up-to'] as string | undefined;
+    if (spec === 'auto' || spec === 'always') o['speculateUpTo'] = spec === 'auto' ? 'auto' : Infinity;
+    else set('speculateUpTo', 'speculate-up-to');
     if (v['flash-attention'] !== undefined) o['flashAttention'] = v['flash-attention'];
     if (v['mmap'] && v['no-mmap']) throw new UsageError('--mmap and --no-mmap exclude each other');
     if (v['mmap']) o['useMmap'] = true;

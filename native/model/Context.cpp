@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "model/Backends.h"
+#include "model/PassCosts.h"
 #include "napi/args.h"
 #include "napi/errors.h"
 #include "napi/log_bridge.h"
@@ -97,6 +98,7 @@ void Context::free_context() {
     if (ctx_) {
         seqs_.reset();
         prefix_.reset();
+        PassCosts::instance().forget(ctx_);
         llama_detach_threadpool(ctx_);
         llama_free(ctx_);
         ctx_ = nullptr;

@@ -116,6 +116,7 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
     job.width       = width_;
     job.n_copy      = std::min(n_vocab_, width_);
     job.cache       = cache_;
+    job.priority    = priority_;
     if (shared_) {
         SharedBatch::instance().decode(job);
     } else {

@@ -48,10 +48,12 @@ class Evaluator {
 
     // Routes every decode through the process-wide SharedBatch (model/SharedBatch.h): it then rides in one
     // llama_decode with every other joined generation's; `cancel` (may be null) marks it cancelled there.
+    // priority: lower decodes first when jobs of both models wait (0: a pair's amateur, its drafts; 1: the expert).
     // requires: the calling thread holds a SharedBatchMember for the evaluator's whole use.
-    void share(const std::atomic_bool * cancel) {
-        shared_ = true;
-        cancel_ = cancel;
+    void share(const std::atomic_bool * cancel, int32_t priority) {
+        shared_   = true;
+        cancel_   = cancel;
+        priority_ = priority;
     }
 
     // Decodes `tokens` after the current n_past (split into n_batch chunks).
@@ -91,6 +93,7 @@ class Evaluator {
     std::mutex &    decode_lock_;
     bool                     shared_ = false;
     const std::atomic_bool * cancel_ = nullptr;
+    int32_t                  priority_ = 0;
     std::vector<llama_token> feed_;     // scratch: the ids decoded
     std::vector<llama_token> history_;  // the tokens at positions 0 .. n_past − 1 (as given, before feedable())
     PrefixCache *            cache_ = nullptr;

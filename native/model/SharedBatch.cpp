@@ -1,8 +1,10 @@
 #include "model/SharedBatch.h"
 
+#include "model/PassCosts.h"
 #include "model/PrefixCache.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <limits>
 
@@ -66,9 +68,14 @@ int32_t decode_group(llama_context * ctx, std::mutex & lock, std::vector<DecodeJ
         std::unique_lock<std::mutex> guard(lock);  // held while the logits are read, too
         for (;;) {
             if (abortable) llama_set_abort_callback(ctx, all_cancelled, &group);
+            const auto    t0 = std::chrono::steady_clock::now();
             const int32_t rc = llama_decode(ctx, batch);
             if (abortable) llama_set_abort_callback(ctx, nullptr, nullptr);
-            if (rc == 0) break;
+            if (rc == 0) {
+                // the cost of a pass by its size: the load-aware draft length reads it (strategies/DraftLength.h)
+                PassCosts::instance().record(ctx, m, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+                break;
+            }
             // no KV slot (nothing written): parked prefixes give up their cells, then try again
             if (rc != 1 || !cache) return rc;
             guard.unlock();
@@ -112,6 +119,11 @@ int32_t SharedBatch::members() {
     return joined_;
 }
 
+uint64_t SharedBatch::flushes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return flushes_;
+}
+
 void SharedBatch::leave() {
     std::unique_lock<std::mutex> lock(mu_);
     joined_--;
@@ -130,13 +142,18 @@ void SharedBatch::decode(DecodeJob & job) {
 void SharedBatch::flush_while_ready(std::unique_lock<std::mutex> & lock) {
     while (!flushing_ && !pending_.empty() && waiting_ >= joined_) {
         flushing_ = true;
-        std::vector<DecodeJob *> jobs;
-        jobs.swap(pending_);
+        // the lowest priority waiting goes now, in arrival order; the rest waits for the next flush
+        int32_t first = pending_.front()->priority;
+        for (const DecodeJob * j : pending_) first = std::min(first, j->priority);
+        std::vector<DecodeJob *> jobs, later;
+        for (DecodeJob * j : pending_) (j->priority == first ? jobs : later).push_back(j);
+        pending_.swap(later);
         lock.unlock();
         run(jobs);
         lock.lock();
         for (DecodeJob * j : jobs) j->done = true;
         waiting_ -= (int32_t) jobs.size();
+        flushes_++;
         flushing_ = false;
         cv_.notify_all();
     }

@@ -10,6 +10,12 @@
 // expert's batch of the same round. With one generation joined, every job is decoded at once by its own
 // thread: batch size 1 is the special case of the same path, not a second loop.
 //
+// Phases: a flush decodes only the waiting jobs of the lowest priority present (the amateur's drafts before
+// the expert's verification chains); the others keep waiting. So requests that draft stay in step: every
+// request's drafts of a round go first, then one expert pass verifies all of them. Flushing both models'
+// jobs at once would let requests drift into opposite phases for good (half of them drafting while the other
+// half verifies), and every round would pay two expert passes over half the rows.
+//
 // A failed shared decode (no KV slot for the whole batch) is retried job by job, so one request running
 // out of cells ends only that request. Cancellation: the abort callback of a shared decode fires only
 // when every job in it is cancelled; otherwise a cancelled request ends at its next step.
@@ -42,6 +48,7 @@ struct DecodeJob {
     bool                       done = false;
     int32_t                    batch_rows = 0;    // tokens in the shared llama_decode this job rode in (stats)
     PrefixCache *              cache = nullptr;   // the context's parked prefixes: they give up cells when a decode finds no slot
+    int32_t                    priority = 0;      // lower first: a flush decodes only the waiting jobs of the lowest priority
 };
 
 class SharedBatch {
@@ -57,6 +64,9 @@ class SharedBatch {
     // Generations taking part now (the load the speculative strategies look at).
     int32_t members();
 
+    // Flushes so far: requests that start a step between the same two flushes are in the same round.
+    uint64_t flushes();
+
     // Decodes `job` in the next shared batch; blocks until it is done (job.rc says how it went).
     void decode(DecodeJob & job);
 
@@ -71,6 +81,7 @@ class SharedBatch {
     int32_t                  joined_   = 0;
     int32_t                  waiting_  = 0;
     bool                     flushing_ = false;
+    uint64_t                 flushes_  = 0;
     std::vector<DecodeJob *> pending_;
 };
 

@@ -26,7 +26,9 @@
 #include <cmath>
 
 #include "model/Evaluator.h"
+#include "model/PassCosts.h"
 #include "model/SharedBatch.h"
+#include "strategies/DraftLength.h"
 #include "forest/Verify.h"
 #include "sampling/Contrastive.h"
 #include "strategies/Strategy.h"
@@ -63,10 +65,15 @@ class Speculative final : public Strategy {
         gamma = std::min(gamma, expert_.n_ctx() - expert_.n_past() - 1);
         gamma = std::min(gamma, amateur_.n_ctx() - amateur_.n_past() - (int32_t) owed_.size() - 1);
         gamma = std::max(gamma, 0);
-        // under load (more generations in the shared batch than speculateUpTo) verification rows cost more
-        // than they save: no drafts, the round decodes y alone (plain decoding; the amateur catches up on
-        // what it owes when drafting resumes)
-        if (gamma > 0 && SharedBatch::instance().members() > cfg_.speculate_up_to) gamma = 0;
+        // under load verification rows may cost more than they save: above speculateUpTo generations in the
+        // shared batch no drafts (the round decodes y alone: plain decoding; the amateur catches up on what it
+        // owes when drafting resumes); with 'auto', a greedy request beside others drafts the γ with the most
+        // expected tokens per unit of measured pass time (DraftLength.h). Greedy output is the same for any γ.
+        if (gamma > 0) {
+            const int32_t n = SharedBatch::instance().members();
+            if (n > cfg_.speculate_up_to) gamma = 0;
+            else if (cfg_.speculate_auto && cfg_.greedy && n > 1) gamma = std::min(gamma, load_aware_gamma(n, gamma));
+        }
 
         // 1. draft
         const auto t0 = Clock::now();
@@ -145,6 +152,7 @@ class Speculative final : public Strategy {
         const bool no_bonus = k == n_draft && !want_bonus;
         stats_.drafted += n_draft;
         stats_.accepted += k;
+        if (n_draft > 0) LoadAwareDraft::instance().observe(std::min(k + 1, n_draft), k);
 
         // 4. rollback: expert keeps [y, x̃_1..x̃_k]; amateur has [y, x̃_1..x̃_{n−1}] (minus what it never saw)
         if (no_bonus) {
@@ -181,6 +189,15 @@ class Speculative final : public Strategy {
     }
 
   private:
+    // DraftLength.h: the batch's draft length for this round, from the pooled acceptance rate and both
+    // contexts' measured pass costs
+    int32_t load_aware_gamma(int32_t n, int32_t gamma_max) const {
+        const PassCosts & costs = PassCosts::instance();
+        return LoadAwareDraft::instance().gamma(
+            SharedBatch::instance().flushes(), n, gamma_max, scd_, expert_.ctx(), [&](int32_t rows) { return costs.estimate(expert_.ctx(), rows); },
+            [&](int32_t rows) { return costs.estimate(amateur_.ctx(), rows); });
+    }
+
     // the amateur's top probability for the draft just made: max of q (sampling) or of softmax(logits) (greedy)
     float top_probability(const float * q) const {
         if (q) return *std::max_element(q, q + n_vocab_);

@@ -45,6 +45,7 @@ struct GenerateConfig {
     float                           draft_confidence = 0.0f;  // stop drafting after a draft whose amateur top probability is below this
     bool                            adaptive_draft   = false; // HF schedule: all accepted → γ += 2, else γ −= 1 (1 ≤ γ ≤ 3·draft_tokens)
     int32_t                         speculate_up_to  = 1 << 30; // draft only while ≤ this many generations share the batch (else γ = 0)
+    bool                            speculate_auto   = false;   // greedy requests sharing the batch: γ per round from measured pass costs (DraftLength.h)
     // contrastive family (ALGORITHMS.md §3, §5, §D)
     float alpha               = 0.1f;  // plausibility: keep s_e ≥ log α + max s_e (raw expert logits)
     float beta                = 0.5f;  // contrast weight: cd = (1+β)·s_e − β·s_a/τ_a

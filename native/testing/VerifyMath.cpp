@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "forest/Verify.h"
+#include "strategies/DraftLength.h"
 #include "sampling/Contrastive.h"
 #include "napi/args.h"
 #include "napi/errors.h"
@@ -213,6 +214,26 @@ Napi::Value Softmax(const Napi::CallbackInfo & info) {
         out.Set("probs", p);
         out.Set("logsumexp", distribution::logsumexp(logits.Data(), n));
         return out;
+    });
+}
+
+Napi::Value DraftLength(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Napi::Object o  = args::object(info[0], "options");
+        auto         ms = [&](const char * name) {
+            const Napi::Value v = o.Get(name);
+            if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) args::fail(name, "a Float64Array");
+            Napi::Float64Array a = v.As<Napi::Float64Array>();
+            if (a.ElementLength() < 2) args::fail(name, "at least 2 entries");
+            return std::vector<double>(a.Data(), a.Data() + a.ElementLength());
+        };
+        const std::vector<double> te = ms("expertMs"), ta = ms("amateurMs");
+        auto at = [](const std::vector<double> & t, int32_t rows) { return t[(size_t) std::min<int64_t>(rows, (int64_t) t.size() - 1)]; };
+        const int32_t g = draft_length_for_load(
+            args::number(o.Get("alpha"), "alpha", 0, 1), (int32_t) args::integer(o.Get("n"), "n", 1, 256),
+            (int32_t) args::integer(o.Get("gammaMax"), "gammaMax", 0, 64), args::boolean(o.Get("scd"), "scd"),
+            [&](int32_t r) { return at(te, r); }, [&](int32_t r) { return at(ta, r); });
+        return Napi::Number::New(info.Env(), g);
     });
 }
 

@@ -49,7 +49,12 @@ GenerateConfig parse_config(const Napi::Object & o, int32_t n_vocab) {
     cfg.draft_tokens         = (int32_t) args::opt_integer(o, "draftTokens", 4, 1, 64);
     cfg.draft_confidence     = (float) args::opt_number(o, "draftConfidence", 0.0, 0.0, 1.0);
     cfg.adaptive_draft       = args::opt_boolean(o, "adaptiveDraft", false);
-    cfg.speculate_up_to      = (int32_t) args::opt_integer(o, "speculateUpTo", 1 << 30, 1, 1 << 30);
+    if (o.Get("speculateUpTo").IsString()) {
+        if (args::string(o.Get("speculateUpTo"), "speculateUpTo") != "auto") throw DuetError(code::INVALID_ARGUMENT, "speculateUpTo must be 'auto' or an integer");
+        cfg.speculate_auto = true;
+    } else {
+        cfg.speculate_up_to = (int32_t) args::opt_integer(o, "speculateUpTo", 1 << 30, 1, 1 << 30);
+    }
     cfg.alpha                = (float) args::opt_number(o, "alpha", 0.1, 0.0, 1.0);
     cfg.beta                 = (float) args::opt_number(o, "beta", 0.5, 0.0, 1e6);
     cfg.amateur_temperature  = (float) args::opt_number(o, "amateurTemperature", 1.0, 1e-6, 1e6);
@@ -210,7 +215,7 @@ class GenerateWorker : public ThreadWorker<Chunk> {
         Evaluator  expert(expert_->get(), em->get(), expert_seq_, expert_->decode_mutex());
         // a shared generation takes over what its sequence's cells hold (a parked prefix); begin() keeps what the prompt shares
         if (shared_) {
-            expert.share(cancel_.get());
+            expert.share(cancel_.get(), 1);
             expert.resume(std::move(expert_cells_), expert_->prefix_cache(), expert_share_);
             expert_share_ = -1;  // unpinned there
         } else {
@@ -228,7 +233,7 @@ class GenerateWorker : public ThreadWorker<Chunk> {
             amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), amateur_seq_, amateur_->decode_mutex());
             amateur->align_to(expert.n_vocab());  // padded vocabularies: rows over the expert's ids
             if (shared_) {
-                amateur->share(cancel_.get());
+                amateur->share(cancel_.get(), 0);  // drafts before verification: requests stay in phase
                 amateur->resume(std::move(amateur_cells_), amateur_->prefix_cache(), amateur_share_);
                 amateur_share_ = -1;
             } else {

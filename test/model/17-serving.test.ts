@@ -8,17 +8,21 @@
  * queue (QueueFullError), abort and dispose of one request among many, beam running alone beside them.
  * Then prompt-prefix reuse (the `promptCache` load option): a prompt that starts like an earlier request's
  * tokens decodes only the rest, gives what it gives without the cache, and cached cells give way to whatever
- * needs the room. The equality tests above run with the cache off: a cache hit skips prefill passes, so the
- * per-request pass counts would depend on which request ran first.
+ * needs the room. And speculation under load (`speculateUpTo: 'auto'`, the default): the draft length rule
+ * against brute force, and what it may and may not change end to end.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DisposedError, GenerationAbortedError, InvalidArgumentError, loadPair, QueueFullError, type GenerateOptions, type ModelPair } from '../../lib/index.js';
+import { addon } from '../../lib/native.js';
 import { expectSameUpToNearTies, tinyPair } from '../helpers/pairs.js';
 
 let pair: ModelPair;
 
 beforeAll(async () => {
-    pair = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2, promptCache: false });
+    // no prompt cache and fixed draft lengths: a cache hit skips prefill passes, and the default
+    // speculateUpTo 'auto' shortens a greedy request's drafts under load; either would make the per-request
+    // pass counts compared below depend on what else ran (both get their own tests at the end)
+    pair = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2, promptCache: false, speculateUpTo: Infinity });
 });
 
 afterAll(async () => {
@@ -265,5 +269,55 @@ describe('prompt-prefix reuse', () => {
         expect(again.stats.cachedPromptTokens).toBe(0);
         expect(pair._decoder.context('expert')!._kvCells().total).toBe(0);
         await expect(loadPair({ ...(await tinyPair()), promptCache: 1 as unknown as boolean })).rejects.toThrow(/promptCache/);
+    });
+});
+
+describe("speculation under load: speculateUpTo 'auto' (the default)", () => {
+    /** DraftLength.h's rule, written out: the γ with the most expected tokens per ms, the shorter among ties. */
+    const bruteForce = (alpha: number, n: number, gammaMax: number, scd: boolean, te: (r: number) => number, ta: (r: number) => number) => {
+        let best = gammaMax;
+        let bestRate = -1;
+        for (let g = 0; g <= gammaMax; g++) {
+            let tokens = 0;
+            for (let i = 0; i <= g; i++) tokens += alpha ** i;
+            const rate = tokens / (te(n * (g + 1)) + ta(n) * (g + (scd ? 1 : 0)));
+            if (rate > bestRate * (1 + 1e-9)) [best, bestRate] = [g, rate];
+        }
+        return best;
+    };
+    const table = (f: (r: number) => number) => Float64Array.from({ length: 513 }, (_, r) => (r === 0 ? 0 : f(r)));
+
+    it('drafts fully where a pass costs the same at any size, not at all where it costs per token, and matches brute force', () => {
+        const flat = table(() => 20);
+        const linear = table((r) => 4 * r);
+        const small = table((r) => 2 + 0.1 * r);
+        for (const n of [1, 2, 8, 16]) expect(addon()._draftLength({ alpha: 0.7, n, gammaMax: 4, scd: false, expertMs: flat, amateurMs: table(() => 0.01) })).toBe(4);
+        // compute-bound: every verified draft costs a token's pass, and a rejected one is lost
+        for (const n of [1, 8]) expect(addon()._draftLength({ alpha: 0.8, n, gammaMax: 4, scd: false, expertMs: linear, amateurMs: small })).toBe(0);
+        // nothing measured yet: the full draft, so that its passes get measured
+        expect(addon()._draftLength({ alpha: 0.8, n: 8, gammaMax: 6, scd: false, expertMs: table(() => -1), amateurMs: small })).toBe(6);
+        // the measured shape of this CPU's verify curve (bench w1: k=16 ≈ 1.7× k=1) over random loads and rates
+        let seed = 7;
+        const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+        for (let i = 0; i < 300; i++) {
+            const [a, b, c] = [5 + 40 * rnd(), 2 * rnd(), 20 * rnd()];
+            const te = (r: number) => a + b * r + (r > 16 ? c * (r - 16) * 0.1 : 0);
+            const ta = (r: number) => a / 6 + (b / 6) * r;
+            const o = { alpha: rnd(), n: 1 + Math.floor(16 * rnd()), gammaMax: Math.floor(9 * rnd()), scd: rnd() < 0.5 };
+            const want = bruteForce(o.alpha, o.n, o.gammaMax, o.scd, (r) => te(Math.min(r, 512)), ta);
+            expect(addon()._draftLength({ ...o, expertMs: table(te), amateurMs: table(ta) }), JSON.stringify(o)).toBe(want);
+        }
+    });
+
+    it('greedy requests keep greedy output; sampled ones keep their draft length and repeat a run alone', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2, promptCache: false });
+        const g: GenerateOptions = { strategy: 'speculative', maxTokens: 24, draftTokens: 4 };
+        const sampled: GenerateOptions = { strategy: 'speculative', maxTokens: 24, draftTokens: 4, temperature: 1, seed: 12 };
+        const aloneSampled = await p.generate(prompts[1]!, sampled);
+        const [rs, rsSampled] = await Promise.all([Promise.all(prompts.slice(2, 6).map((q) => p.generate(q, g))), p.generate(prompts[1]!, sampled)]);
+        for (const [i, r] of rs.entries()) expectSameUpToNearTies(p, prompts[i + 2]!, r.tokens, (await p.generate(prompts[i + 2]!, { strategy: 'greedy', maxTokens: 24 })).tokens);
+        expect(counts(rsSampled)).toEqual(counts(aloneSampled));
+        expect(rsSampled.stats.sharedPasses).toBeGreaterThan(0);
+        await expect(loadPair({ ...(await tinyPair()), speculateUpTo: 'sometimes' as 'auto' })).rejects.toThrow(/speculateUpTo/);
     });
 });
