@@ -47,7 +47,7 @@ const prompts = [
 ];
 
 export interface LibraryPoint {
-    mode: 'greedy' | 'speculative' | 'speculative, speculateUpTo 2';
+    mode: 'greedy' | 'speculative' | 'greedy (beside fixed γ)' | 'speculative, fixed γ 4';
     concurrent: number;
     /** aggregate generated tokens per second, one per repeat */
     samples: number[];
@@ -114,22 +114,24 @@ async function libraryCurve(pair: ModelPair, maxTokens: number, repeats: number,
     const out: LibraryPoint[] = [];
     await pair.generate(prompts[0]!, { strategy: 'speculative', maxTokens: 16 }); // warm-up
     let done = 0;
-    for (const [mode, opts] of modes) {
-        let one = NaN;
-        for (const n of levels) {
-            progress(done++, modes.length * levels.length, `library ${mode} ×${n}`);
-            const samples: number[] = [];
-            const shares: number[] = [];
-            for (let r = 0; r < repeats; r++) {
+    // modes alternate within every level and repeat: the machine drifts by tens of percent over minutes
+    for (const n of levels) {
+        const samples = modes.map((): number[] => []);
+        const shares = modes.map((): number[] => []);
+        for (let r = 0; r < repeats; r++) {
+            for (const [m, [mode, opts]] of modes.entries()) {
+                progress(done++, modes.length * levels.length * repeats, `library ${mode} ×${n}`);
                 const t0 = performance.now();
                 const rs = await Promise.all(Array.from({ length: n }, (_, i) => pair.generate(prompts[(i + r) % prompts.length]!, opts)));
                 const wall = performance.now() - t0;
-                samples.push((rs.reduce((a, x) => a + x.tokens.length, 0) * 1000) / wall);
-                for (const x of rs) shares.push((x.stats.sharedPasses ?? 0) / Math.max(1, x.stats.expertPasses));
+                samples[m]!.push((rs.reduce((a, x) => a + x.tokens.length, 0) * 1000) / wall);
+                for (const x of rs) shares[m]!.push((x.stats.sharedPasses ?? 0) / Math.max(1, x.stats.expertPasses));
             }
-            const tps = median(samples);
-            if (n === 1) one = tps;
-            out.push({ mode, concurrent: n, samples, tokensPerSecond: tps, ratioToOne: tps / one, sharedPassShare: shares.reduce((a, b) => a + b, 0) / shares.length });
+        }
+        for (const [m, [mode]] of modes.entries()) {
+            const tps = median(samples[m]!);
+            const one = n === 1 ? tps : out.find((p) => p.mode === mode && p.concurrent === 1)!.tokensPerSecond;
+            out.push({ mode, concurrent: n, samples: samples[m]!, tokensPerSecond: tps, ratioToOne: tps / one, sharedPassShare: shares[m]!.reduce((a, b) => a + b, 0) / shares[m]!.length });
         }
     }
     progress(1, 1, 'library curve');
@@ -285,13 +287,18 @@ export async function runConcurrency(o: { out?: string; repeats?: number } = {})
     } finally {
         await pair.dispose();
     }
-    // speculation that stands aside under load: the same pair loaded with speculateUpTo 2
+    // the load-aware draft length (speculateUpTo 'auto', the default) against drafting γ 4 at any load
     {
-        const capped = await loadPair({ expert, amateur, contextSize: 16 * 160, threads, sequences: 16, maxConcurrent: 16, speculateUpTo: 2 });
+        const fixed = await loadPair({ expert, amateur, contextSize: 16 * 160, threads, sequences: 16, maxConcurrent: 16, speculateUpTo: Infinity });
         try {
-            library.push(...(await libraryCurve(capped, maxTokens, o.repeats ?? 3, [['speculative, speculateUpTo 2', { strategy: 'speculative', draftTokens: 4, maxTokens }]])));
+            library.push(
+                ...(await libraryCurve(fixed, maxTokens, o.repeats ?? 3, [
+                    ['greedy (beside fixed γ)', { strategy: 'greedy', maxTokens }],
+                    ['speculative, fixed γ 4', { strategy: 'speculative', draftTokens: 4, maxTokens }],
+                ])),
+            );
         } finally {
-            await capped.dispose();
+            await fixed.dispose();
         }
     }
     if (!existsSync(join(benchToolsDir(), 'llama-server'))) {
@@ -348,15 +355,15 @@ export function concurrencyMarkdown(r: ConcurrencyReport): string {
     const lines = [
         `## Concurrency — ${r.date.slice(0, 10)}, commit ${r.commit ?? '?'}`,
         '',
-        `${r.machine.cpu} (${r.machine.flags}; llama-duet kernels: ${r.machine.kernels}), ${r.machine.cores} cores, ${r.threads} threads, Node ${r.machine.node}. The \`tinyllama\` pair (Q8_0), ${r.maxTokens} new tokens per request, distinct prompts, temperature 0. Medians of the repeats; every ratio from one run.`,
+        `${r.machine.cpu} (${r.machine.flags}; llama-duet kernels: ${r.machine.kernels}), ${r.machine.cores} cores, ${r.threads} threads, Node ${r.machine.node}. The \`tinyllama\` pair (Q8_0), ${r.maxTokens} new tokens per request, distinct prompts, temperature 0. Medians of the repeats; every ratio from one run, the modes of one pair alternating within every level and repeat.`,
         '',
         '### The library: N concurrent generate() calls (aggregate tokens/s)',
         '',
         `| mode | ${levels.map((n) => `N=${n}`).join(' | ')} |`,
         `|---|${levels.map(() => '---').join('|')}|`,
-        ...['greedy', 'speculative', 'speculative, speculateUpTo 2'].map((m) => `| ${m} | ${lib(m).map((p) => `${fmt(p.tokensPerSecond, 1)} (${fmt(p.ratioToOne, 2)}×)`).join(' | ')} |`),
+        ...['greedy', 'speculative', 'greedy (beside fixed γ)', 'speculative, fixed γ 4'].map((m) => `| ${m} | ${lib(m).map((p) => `${fmt(p.tokensPerSecond, 1)} (${fmt(p.ratioToOne, 2)}×)`).join(' | ')} |`),
         '',
-        `Targets: greedy at 8 ≥ 3× greedy at 1: **${fmt(at('greedy', 8)?.ratioToOne, 2)}×**; speculative at 8 ≥ 2× speculative at 1: **${fmt(at('speculative', 8)?.ratioToOne, 2)}×**; speculative at 8 ≥ greedy at 8: **${ratio(at('speculative', 8)?.tokensPerSecond, at('greedy', 8)?.tokensPerSecond)}**, with \`speculateUpTo: 2\` (plain decoding above 2 running): **${ratio(at('speculative, speculateUpTo 2', 8)?.tokensPerSecond, at('greedy', 8)?.tokensPerSecond)}**. Share of a request's expert passes shared with others at N=8: greedy ${fmt(at('greedy', 8)?.sharedPassShare, 2)}, speculative ${fmt(at('speculative', 8)?.sharedPassShare, 2)}.`,
+        `Targets: greedy at 8 ≥ 3× greedy at 1: **${fmt(at('greedy', 8)?.ratioToOne, 2)}×**; speculative at 8 ≥ 2× speculative at 1: **${fmt(at('speculative', 8)?.ratioToOne, 2)}×**; speculative at 8 ≥ greedy at 8: **${ratio(at('speculative', 8)?.tokensPerSecond, at('greedy', 8)?.tokensPerSecond)}** (speculative = the default \`speculateUpTo: 'auto'\`, the load-aware draft length; drafting γ 4 at any load, against greedy measured beside it: ${ratio(at('speculative, fixed γ 4', 8)?.tokensPerSecond, at('greedy (beside fixed γ)', 8)?.tokensPerSecond)}). Share of a request's expert passes shared with others at N=8: greedy ${fmt(at('greedy', 8)?.sharedPassShare, 2)}, speculative ${fmt(at('speculative', 8)?.sharedPassShare, 2)}.`,
         '',
         '### Over HTTP: closed-loop clients against /v1/completions',
         '',

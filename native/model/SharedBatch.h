@@ -21,6 +21,7 @@
 // when every job in it is cancelled; otherwise a cancelled request ends at its next step.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -67,6 +68,10 @@ class SharedBatch {
     // Flushes so far: requests that start a step between the same two flushes are in the same round.
     uint64_t flushes();
 
+    // Mean gap between the end of one flush and the start of the next while generations run (their own
+    // work between passes: sampling, acceptance, bookkeeping), ms: the fixed cost of every extra flush.
+    double flush_gap_ms();
+
     // Decodes `job` in the next shared batch; blocks until it is done (job.rc says how it went).
     void decode(DecodeJob & job);
 
@@ -82,6 +87,8 @@ class SharedBatch {
     int32_t                  waiting_  = 0;
     bool                     flushing_ = false;
     uint64_t                 flushes_  = 0;
+    double                   gap_ms_   = 0;       // running mean of flush_gap_ms()
+    std::chrono::steady_clock::time_point last_end_{};
     std::vector<DecodeJob *> pending_;
 };
 

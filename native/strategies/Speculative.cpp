@@ -193,8 +193,9 @@ class Speculative final : public Strategy {
     // contexts' measured pass costs
     int32_t load_aware_gamma(int32_t n, int32_t gamma_max) const {
         const PassCosts & costs = PassCosts::instance();
+        SharedBatch & batch = SharedBatch::instance();
         return LoadAwareDraft::instance().gamma(
-            SharedBatch::instance().flushes(), n, gamma_max, scd_, expert_.ctx(), [&](int32_t rows) { return costs.estimate(expert_.ctx(), rows); },
+            batch.flushes(), n, gamma_max, scd_, batch.flush_gap_ms(), expert_.ctx(), [&](int32_t rows) { return costs.estimate(expert_.ctx(), rows); },
             [&](int32_t rows) { return costs.estimate(amateur_.ctx(), rows); });
     }
 

@@ -232,6 +232,7 @@ Napi::Value DraftLength(const Napi::CallbackInfo & info) {
         const int32_t g = draft_length_for_load(
             args::number(o.Get("alpha"), "alpha", 0, 1), (int32_t) args::integer(o.Get("n"), "n", 1, 256),
             (int32_t) args::integer(o.Get("gammaMax"), "gammaMax", 0, 64), args::boolean(o.Get("scd"), "scd"),
+            args::number(o.Get("flushMs"), "flushMs", 0, 1e9),
             [&](int32_t r) { return at(te, r); }, [&](int32_t r) { return at(ta, r); });
         return Napi::Number::New(info.Env(), g);
     });

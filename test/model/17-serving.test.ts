@@ -274,13 +274,14 @@ describe('prompt-prefix reuse', () => {
 
 describe("speculation under load: speculateUpTo 'auto' (the default)", () => {
     /** DraftLength.h's rule, written out: the γ with the most expected tokens per ms, the shorter among ties. */
-    const bruteForce = (alpha: number, n: number, gammaMax: number, scd: boolean, te: (r: number) => number, ta: (r: number) => number) => {
+    const bruteForce = (alpha: number, n: number, gammaMax: number, scd: boolean, flush: number, te: (r: number) => number, ta: (r: number) => number) => {
         let best = gammaMax;
         let bestRate = -1;
         for (let g = 0; g <= gammaMax; g++) {
             let tokens = 0;
             for (let i = 0; i <= g; i++) tokens += alpha ** i;
-            const rate = tokens / (te(n * (g + 1)) + ta(n) * (g + (scd ? 1 : 0)));
+            const amateurPasses = g + (scd ? 1 : 0);
+            const rate = tokens / (te(n * (g + 1)) + ta(n) * amateurPasses + flush * (1 + amateurPasses));
             if (rate > bestRate * (1 + 1e-9)) [best, bestRate] = [g, rate];
         }
         return best;
@@ -291,11 +292,13 @@ describe("speculation under load: speculateUpTo 'auto' (the default)", () => {
         const flat = table(() => 20);
         const linear = table((r) => 4 * r);
         const small = table((r) => 2 + 0.1 * r);
-        for (const n of [1, 2, 8, 16]) expect(addon()._draftLength({ alpha: 0.7, n, gammaMax: 4, scd: false, expertMs: flat, amateurMs: table(() => 0.01) })).toBe(4);
+        for (const n of [1, 2, 8, 16]) expect(addon()._draftLength({ alpha: 0.7, n, gammaMax: 4, scd: false, flushMs: 0, expertMs: flat, amateurMs: table(() => 0.01) })).toBe(4);
         // compute-bound: every verified draft costs a token's pass, and a rejected one is lost
-        for (const n of [1, 8]) expect(addon()._draftLength({ alpha: 0.8, n, gammaMax: 4, scd: false, expertMs: linear, amateurMs: small })).toBe(0);
+        for (const n of [1, 8]) expect(addon()._draftLength({ alpha: 0.8, n, gammaMax: 4, scd: false, flushMs: 0, expertMs: linear, amateurMs: small })).toBe(0);
+        // the requests' own work between passes (a flush each draft) dwarfing the passes: no drafts
+        expect(addon()._draftLength({ alpha: 0.8, n: 4, gammaMax: 4, scd: false, flushMs: 200, expertMs: flat, amateurMs: table(() => 0.01) })).toBe(0);
         // nothing measured yet: the full draft, so that its passes get measured
-        expect(addon()._draftLength({ alpha: 0.8, n: 8, gammaMax: 6, scd: false, expertMs: table(() => -1), amateurMs: small })).toBe(6);
+        expect(addon()._draftLength({ alpha: 0.8, n: 8, gammaMax: 6, scd: false, flushMs: 0, expertMs: table(() => -1), amateurMs: small })).toBe(6);
         // the measured shape of this CPU's verify curve (bench w1: k=16 ≈ 1.7× k=1) over random loads and rates
         let seed = 7;
         const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -303,8 +306,8 @@ describe("speculation under load: speculateUpTo 'auto' (the default)", () => {
             const [a, b, c] = [5 + 40 * rnd(), 2 * rnd(), 20 * rnd()];
             const te = (r: number) => a + b * r + (r > 16 ? c * (r - 16) * 0.1 : 0);
             const ta = (r: number) => a / 6 + (b / 6) * r;
-            const o = { alpha: rnd(), n: 1 + Math.floor(16 * rnd()), gammaMax: Math.floor(9 * rnd()), scd: rnd() < 0.5 };
-            const want = bruteForce(o.alpha, o.n, o.gammaMax, o.scd, (r) => te(Math.min(r, 512)), ta);
+            const o = { alpha: rnd(), n: 1 + Math.floor(16 * rnd()), gammaMax: Math.floor(9 * rnd()), scd: rnd() < 0.5, flushMs: 10 * rnd() };
+            const want = bruteForce(o.alpha, o.n, o.gammaMax, o.scd, o.flushMs, (r) => te(Math.min(r, 512)), ta);
             expect(addon()._draftLength({ ...o, expertMs: table(te), amateurMs: table(ta) }), JSON.stringify(o)).toBe(want);
         }
     });
