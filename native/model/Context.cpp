@@ -75,11 +75,13 @@ Context::Context(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Context>(in
             if (!other->pool_) throw DuetError(code::INVALID_ARGUMENT, "Expected a live Context for shareThreadsWith");
             pool_       = other->pool_;
             pool_mutex_ = other->pool_mutex_;
+            batch_      = other->batch_;
         } else {
             ggml_threadpool_t raw = backends::threadpool_new(cp.n_threads);
             if (!raw) throw DuetError(code::CONTEXT_CREATE_FAILED, "could not create the CPU threadpool");
             pool_       = std::shared_ptr<ggml_threadpool>(raw, backends::threadpool_free);
             pool_mutex_ = std::make_shared<std::mutex>();
+            batch_      = std::make_shared<SharedBatch>();
         }
         llama_attach_threadpool(ctx_, pool_.get(), pool_.get());
         // prompt-prefix reuse needs sequences that can be cut at any position with every earlier cell intact

@@ -11,6 +11,7 @@
 #include "model/Model.h"
 #include "forest/Sequences.h"
 #include "model/PrefixCache.h"
+#include "model/SharedBatch.h"
 
 namespace duet {
 
@@ -36,6 +37,9 @@ class Context : public Napi::ObjectWrap<Context> {
     // must never run two graphs at once (a generation on one context and a test hook or sequence operation on
     // the other would otherwise both drive it).
     std::mutex & decode_mutex() const { return *pool_mutex_; }
+
+    // The continuous batch of this context's model or pair (shared with the contexts that share its threadpool).
+    SharedBatch & shared_batch() const { return *batch_; }
 
     // Claims the context for one worker; throws BUSY if another holds it. Released on the JS thread.
     void acquire();
@@ -100,6 +104,7 @@ class Context : public Napi::ObjectWrap<Context> {
     bool                       seq0_taken_ = false;  // a shared generation runs on sequence 0
     std::shared_ptr<ggml_threadpool> pool_;        // shared by a pair's two contexts
     std::shared_ptr<std::mutex>      pool_mutex_;  // ... and so is its lock
+    std::shared_ptr<SharedBatch>     batch_;       // ... and the continuous batch of their generations
 };
 
 }  // namespace duet

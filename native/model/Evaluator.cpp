@@ -117,8 +117,8 @@ void Evaluator::decode(const llama_token * tokens, int32_t n, Rows rows, std::ve
     job.n_copy      = std::min(n_vocab_, width_);
     job.cache       = cache_;
     job.priority    = priority_;
-    if (shared_) {
-        SharedBatch::instance().decode(job);
+    if (batch_) {
+        batch_->decode(job);
     } else {
         std::vector<DecodeJob *> one{ &job };
         SharedBatch::run(one);

@@ -13,6 +13,7 @@
 namespace duet {
 
 class PrefixCache;
+class SharedBatch;
 
 class Evaluator {
   public:
@@ -46,15 +47,17 @@ class Evaluator {
     // ids past `width` dropped; a token this model lacks is fed as its unknown token (or id 0).
     void align_to(int32_t width);
 
-    // Routes every decode through the process-wide SharedBatch (model/SharedBatch.h): it then rides in one
-    // llama_decode with every other joined generation's; `cancel` (may be null) marks it cancelled there.
-    // priority: lower decodes first when jobs of both models wait (0: a pair's amateur, its drafts; 1: the expert).
-    // requires: the calling thread holds a SharedBatchMember for the evaluator's whole use.
-    void share(const std::atomic_bool * cancel, int32_t priority) {
-        shared_   = true;
+    // Routes every decode through `batch`, the model's or pair's SharedBatch (model/SharedBatch.h): it then
+    // rides in one llama_decode with every other joined generation's; `cancel` (may be null) marks it
+    // cancelled there. priority: lower decodes first when jobs of both models wait (0: a pair's amateur, its
+    // drafts; 1: the expert).
+    // requires: the calling thread holds a SharedBatchMember of `batch` for the evaluator's whole use.
+    void share(SharedBatch * batch, const std::atomic_bool * cancel, int32_t priority) {
+        batch_    = batch;
         cancel_   = cancel;
         priority_ = priority;
     }
+    SharedBatch * shared_batch() const { return batch_; }  // null unless shared
 
     // Decodes `tokens` after the current n_past (split into n_batch chunks).
     // rows: which batch rows need logits: LAST (only the final token) or ALL (every token, chain verify).
@@ -91,7 +94,7 @@ class Evaluator {
     int32_t         n_batch_;
     int32_t         n_past_ = 0;
     std::mutex &    decode_lock_;
-    bool                     shared_ = false;
+    SharedBatch *            batch_ = nullptr;
     const std::atomic_bool * cancel_ = nullptr;
     int32_t                  priority_ = 0;
     std::vector<llama_token> feed_;     // scratch: the ids decoded

@@ -1,5 +1,5 @@
 // Measured cost of a forward pass by its size, per llama_context: the input of the load-aware draft length
-// (strategies/DraftLength.h). Every llama_decode of a generation (model/SharedBatch) records its wall time
+// (model/DraftLength.h). Every llama_decode of a generation (model/SharedBatch) records its wall time
 // under the number of tokens it carried; an estimate interpolates between the row counts measured so far.
 #pragma once
 #include <cstdint>

@@ -72,7 +72,7 @@ int32_t decode_group(llama_context * ctx, std::mutex & lock, std::vector<DecodeJ
             const int32_t rc = llama_decode(ctx, batch);
             if (abortable) llama_set_abort_callback(ctx, nullptr, nullptr);
             if (rc == 0) {
-                // the cost of a pass by its size: the load-aware draft length reads it (strategies/DraftLength.h)
+                // the cost of a pass by its size: the load-aware draft length reads it (model/DraftLength.h)
                 PassCosts::instance().record(ctx, m, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
                 break;
             }
@@ -103,11 +103,6 @@ void undo(DecodeJob * j) {
 }
 
 }  // namespace
-
-SharedBatch & SharedBatch::instance() {
-    static SharedBatch s;
-    return s;
-}
 
 void SharedBatch::join() {
     std::lock_guard<std::mutex> lock(mu_);

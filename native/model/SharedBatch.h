@@ -1,14 +1,15 @@
 // Continuous batching across concurrent generations (issue 15): the point where every running
-// request's decode joins one shared llama_decode.
+// request's decode on one model or pair joins one shared llama_decode.
 //
 // Each generation runs its strategy's ordinary loop on its own worker thread, over its own KV sequence.
 // Every Evaluator::decode of a joined generation is a yield point: the job (its tokens, positions,
 // sequence, which rows it needs) waits here until every joined generation is waiting too; then the last
-// one to arrive decodes all waiting jobs, per llama_context, in as few llama_decode calls as n_batch
-// allows (one, at these sizes), copies each job's logits rows out, and wakes everyone. A request that
-// drafts with the amateur while another verifies with the expert simply lands in the amateur's and the
-// expert's batch of the same round. With one generation joined, every job is decoded at once by its own
-// thread: batch size 1 is the special case of the same path, not a second loop.
+// one to arrive decodes the waiting jobs (see Phases), per llama_context, in as few llama_decode calls as
+// n_batch allows (one, at these sizes), copies each job's logits rows out, and wakes their owners. Plain
+// requests' next tokens, speculative requests' verification chains and contrastive steps share the
+// expert's pass; every request's drafts at the same draft position share the amateur's. With one
+// generation joined, every job is decoded at once by its own thread: batch size 1 is the special case of
+// the same path, not a second loop.
 //
 // Phases: a flush decodes only the waiting jobs of the lowest priority present (the amateur's drafts before
 // the expert's verification chains); the others keep waiting. So requests that draft stay in step: every
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "llama.h"
+#include "model/DraftLength.h"
 
 namespace duet {
 
@@ -54,8 +56,10 @@ struct DecodeJob {
 
 class SharedBatch {
   public:
-    // The process-wide instance (jobs of different contexts are grouped per context).
-    static SharedBatch & instance();
+    // One per model or pair: the contexts that share a threadpool and its decode lock (Context owns it,
+    // a pair's amateur context shares the expert's). Generations on different models never wait for each
+    // other. Jobs of its contexts are grouped per context.
+    SharedBatch() = default;
 
     // A generation starts / stops taking part. Every joined generation must either be inside decode()
     // or be about to call it or leave(): a joined thread that blocks elsewhere stalls the others.
@@ -71,6 +75,9 @@ class SharedBatch {
     // Mean gap between the end of one flush and the start of the next while generations run (their own
     // work between passes: sampling, acceptance, bookkeeping), ms: the fixed cost of every extra flush.
     double flush_gap_ms();
+
+    // The load-aware draft length of this batch's speculative requests (model/DraftLength.h).
+    LoadAwareDraft & draft() { return draft_; }
 
     // Decodes `job` in the next shared batch; blocks until it is done (job.rc says how it went).
     void decode(DecodeJob & job);
@@ -90,12 +97,14 @@ class SharedBatch {
     double                   gap_ms_   = 0;       // running mean of flush_gap_ms()
     std::chrono::steady_clock::time_point last_end_{};
     std::vector<DecodeJob *> pending_;
+    LoadAwareDraft           draft_;
 };
 
-// RAII participation in the shared batch for one generation.
+// RAII participation in a shared batch for one generation.
 struct SharedBatchMember {
-    SharedBatchMember() { SharedBatch::instance().join(); }
-    ~SharedBatchMember() { SharedBatch::instance().leave(); }
+    SharedBatch & batch;
+    explicit SharedBatchMember(SharedBatch & b) : batch(b) { batch.join(); }
+    ~SharedBatchMember() { batch.leave(); }
     SharedBatchMember(const SharedBatchMember &)             = delete;
     SharedBatchMember & operator=(const SharedBatchMember &) = delete;
 };

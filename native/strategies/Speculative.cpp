@@ -28,7 +28,6 @@
 #include "model/Evaluator.h"
 #include "model/PassCosts.h"
 #include "model/SharedBatch.h"
-#include "strategies/DraftLength.h"
 #include "forest/Verify.h"
 #include "sampling/Contrastive.h"
 #include "strategies/Strategy.h"
@@ -70,7 +69,8 @@ class Speculative final : public Strategy {
         // owes when drafting resumes); with 'auto', a greedy request beside others drafts the γ with the most
         // expected tokens per unit of measured pass time (DraftLength.h). Greedy output is the same for any γ.
         if (gamma > 0) {
-            const int32_t n = SharedBatch::instance().members();
+            SharedBatch * batch = expert_.shared_batch();
+            const int32_t n     = batch ? batch->members() : 1;
             if (n > cfg_.speculate_up_to) gamma = 0;
             else if (cfg_.speculate_auto && cfg_.greedy && n > 1) gamma = std::min(gamma, load_aware_gamma(n, gamma));
         }
@@ -152,7 +152,7 @@ class Speculative final : public Strategy {
         const bool no_bonus = k == n_draft && !want_bonus;
         stats_.drafted += n_draft;
         stats_.accepted += k;
-        if (n_draft > 0) LoadAwareDraft::instance().observe(std::min(k + 1, n_draft), k);
+        if (n_draft > 0 && expert_.shared_batch()) expert_.shared_batch()->draft().observe(std::min(k + 1, n_draft), k);
 
         // 4. rollback: expert keeps [y, x̃_1..x̃_k]; amateur has [y, x̃_1..x̃_{n−1}] (minus what it never saw)
         if (no_bonus) {
@@ -193,8 +193,8 @@ class Speculative final : public Strategy {
     // contexts' measured pass costs
     int32_t load_aware_gamma(int32_t n, int32_t gamma_max) const {
         const PassCosts & costs = PassCosts::instance();
-        SharedBatch & batch = SharedBatch::instance();
-        return LoadAwareDraft::instance().gamma(
+        SharedBatch & batch = *expert_.shared_batch();  // n > 1: shared
+        return batch.draft().gamma(
             batch.flushes(), n, gamma_max, scd_, batch.flush_gap_ms(), expert_.ctx(), [&](int32_t rows) { return costs.estimate(expert_.ctx(), rows); },
             [&](int32_t rows) { return costs.estimate(amateur_.ctx(), rows); });
     }

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "forest/Verify.h"
-#include "strategies/DraftLength.h"
+#include "model/DraftLength.h"
 #include "sampling/Contrastive.h"
 #include "napi/args.h"
 #include "napi/errors.h"

@@ -28,7 +28,7 @@ Napi::Value ContrastiveLogits(const Napi::CallbackInfo & info);
 Napi::Value Softmax(const Napi::CallbackInfo & info);
 
 // _draftLength({ alpha, n, gammaMax, scd, flushMs, expertMs: Float64Array, amateurMs: Float64Array }) → γ
-//   strategies/DraftLength.h over pass-time tables indexed by rows (entry r: ms of a pass over r tokens;
+//   model/DraftLength.h over pass-time tables indexed by rows (entry r: ms of a pass over r tokens;
 //   past the end: the last entry; negative: not measured)
 Napi::Value DraftLength(const Napi::CallbackInfo & info);
 

@@ -100,8 +100,9 @@ bool uses_amateur(StrategyKind k) {
 
 // Claims a context for one generation and returns the sequence; nothing stays claimed if it throws.
 // Shared: beside others, on a sequence of its own (where a parked prompt prefix matches: that entry's, or
-// one that is to share its cells, `share_from`; `cached` then holds what its cells hold or will share). Exclusive: alone on sequence 0 and as many lent ones as it needs, so the
-// parked prefixes go. unclaim() undoes it.
+// one that is to share its cells, `share_from`; `cached` then holds what its cells hold or will share).
+// Exclusive: alone on sequence 0 and as many lent ones as it needs, so the parked prefixes go.
+// unclaim() undoes it.
 llama_seq_id claim(Context * c, bool shared, const std::vector<llama_token> & prompt, std::vector<llama_token> & cached,
                    llama_seq_id & share_from) {
     share_from = -1;
@@ -170,7 +171,7 @@ class GenerateWorker : public ThreadWorker<Chunk> {
         bool ok = false;
         try {
             std::unique_ptr<SharedBatchMember> member;
-            if (shared_) member = std::make_unique<SharedBatchMember>();
+            if (shared_) member = std::make_unique<SharedBatchMember>(expert_->shared_batch());
             run(progress);
             ok = true;
         } catch (const DuetError & e) {
@@ -215,7 +216,7 @@ class GenerateWorker : public ThreadWorker<Chunk> {
         Evaluator  expert(expert_->get(), em->get(), expert_seq_, expert_->decode_mutex());
         // a shared generation takes over what its sequence's cells hold (a parked prefix); begin() keeps what the prompt shares
         if (shared_) {
-            expert.share(cancel_.get(), 1);
+            expert.share(&expert_->shared_batch(), cancel_.get(), 1);
             expert.resume(std::move(expert_cells_), expert_->prefix_cache(), expert_share_);
             expert_share_ = -1;  // unpinned there
         } else {
@@ -233,7 +234,7 @@ class GenerateWorker : public ThreadWorker<Chunk> {
             amateur = std::make_unique<Evaluator>(amateur_->get(), amateur_->model()->get(), amateur_seq_, amateur_->decode_mutex());
             amateur->align_to(expert.n_vocab());  // padded vocabularies: rows over the expert's ids
             if (shared_) {
-                amateur->share(cancel_.get(), 0);  // drafts before verification: requests stay in phase
+                amateur->share(&amateur_->shared_batch(), cancel_.get(), 0);  // drafts before verification: requests stay in phase
                 amateur->resume(std::move(amateur_cells_), amateur_->prefix_cache(), amateur_share_);
                 amateur_share_ = -1;
             } else {

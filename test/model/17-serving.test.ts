@@ -150,6 +150,20 @@ describe('limits', () => {
         await expect(loadPair({ ...(await tinyPair()), speculateUpTo: 0 })).rejects.toThrow(/speculateUpTo/);
     });
 
+    it('generations on another model or pair neither join this batch nor count as its load', async () => {
+        await using p = await loadPair({ ...(await tinyPair()), contextSize: 4096, threads: 2, speculateUpTo: 1 });
+        const o: GenerateOptions = { strategy: 'speculative', maxTokens: 24, draftTokens: 3 };
+        const alone = await p.generate(prompts[0]!, o);
+        // `pair` is another pair: its long generation runs meanwhile, and p's request still drafts as alone
+        let otherDone = false;
+        const other = pair.generate(prompts[1]!, { strategy: 'greedy', maxTokens: 400 }).then(() => (otherDone = true));
+        const beside = await p.generate(prompts[0]!, o);
+        expect(otherDone).toBe(false); // they did overlap
+        await other;
+        expect(beside.stats.draftedTokens).toBe(alone.stats.draftedTokens);
+        expect(beside.stats.sharedPasses).toBe(0);
+    });
+
     it('validates maxConcurrent and maxQueued', async () => {
         const paths = await tinyPair();
         await expect(loadPair({ ...paths, sequences: 4, maxConcurrent: 5 })).rejects.toThrow(InvalidArgumentError);

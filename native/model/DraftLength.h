@@ -51,12 +51,9 @@ int32_t draft_length_for_load(double alpha, int32_t n, int32_t gamma_max, bool a
     return best;
 }
 
+// One per SharedBatch (a model's or pair's): its requests' pooled acceptance and the round's choice.
 class LoadAwareDraft {
   public:
-    static LoadAwareDraft & instance() {
-        static LoadAwareDraft d;
-        return d;
-    }
 
     // a speculative round's outcome: drafts the expert reached (the first rejection included) and accepted
     void observe(int64_t reached, int64_t accepted) {
