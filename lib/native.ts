@@ -247,7 +247,16 @@ export interface NativeAddon {
         passed: number;
     };
     /** test export: the DSBD acceptance-count recursion and width rule */
-    _draftLength(o: { alpha: number; n: number; gammaMax: number; scd: boolean; flushMs: number; expertMs: Float64Array; amateurMs: Float64Array }): number;
+    _draftLength(o: {
+        alpha: number;
+        n: number;
+        gammaMax: number;
+        scd: boolean;
+        expertMs: Float64Array;
+        amateurMs: Float64Array;
+        expertGapMs: Float64Array;
+        amateurGapMs: Float64Array;
+    }): number;
     _dsbdWidth(o: { p: Float64Array; q: Float64Array; m: number; t: number; minWidth: number }): { alpha: Float64Array; counts: Float64Array; width: number };
     /** streaming read bandwidth, GB/s (best of `passes`; the benchmark's reference for the one-token pass) */
     _memoryBandwidth(o: { mib: number; threads: number; passes: number }): number;

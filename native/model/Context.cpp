@@ -101,6 +101,7 @@ void Context::free_context() {
         seqs_.reset();
         prefix_.reset();
         PassCosts::instance().forget(ctx_);
+        if (batch_) batch_->forget(ctx_);
         llama_detach_threadpool(ctx_);
         llama_free(ctx_);
         ctx_ = nullptr;

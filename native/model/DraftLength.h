@@ -2,8 +2,9 @@
 // shared batch, a speculative round at draft length γ costs one expert pass over about n·(γ + 1) tokens plus
 // γ amateur passes over n tokens (scd: γ + 1, its contrast needs the amateur at every position) and yields
 // E(γ) = 1 + α + … + α^γ tokens per request, α the per-draft acceptance rate (Leviathan et al. 2023, §3.1),
-// and γ + 1 (scd: γ + 2) flushes of the batch, each with a fixed cost: the requests' own work between passes
-// (sampling, acceptance; many requests on few cores make it large).
+// and γ + 1 (scd: γ + 2) flushes of the batch, each followed by the requests' own work on the rows it
+// returned (logits copies, sampling, acceptance; many requests on few cores make it large), measured as the
+// gap before the next flush.
 // The γ in [0, γmax] with the most expected tokens per unit of measured pass time is the draft length of
 // the round. On a CPU a pass over many tokens becomes compute-bound, so under load γ shrinks, to 0 (plain
 // decoding) where a verified draft costs more than it saves; alone, passes over a few tokens cost about one,
@@ -24,25 +25,27 @@
 namespace duet {
 
 // expert_ms(rows) / amateur_ms(rows): estimated pass times (PassCosts; negative = not measured yet, then
-// γmax: the passes it makes get measured); flush_ms: the fixed cost of one flush (SharedBatch::flush_gap_ms)
-template <typename ExpertMs, typename AmateurMs>
-int32_t draft_length_for_load(double alpha, int32_t n, int32_t gamma_max, bool amateur_every_round, double flush_ms, ExpertMs && expert_ms,
-                              AmateurMs && amateur_ms) {
+// γmax: the passes it makes get measured); expert_gap(rows) / amateur_gap(rows): the gap after such a flush
+// (SharedBatch::flush_gap_ms; negative = not measured: 0)
+template <typename ExpertMs, typename AmateurMs, typename ExpertGap, typename AmateurGap>
+int32_t draft_length_for_load(double alpha, int32_t n, int32_t gamma_max, bool amateur_every_round, ExpertMs && expert_ms, AmateurMs && amateur_ms,
+                              ExpertGap && expert_gap, AmateurGap && amateur_gap) {
     n     = std::max(n, 1);
     alpha = std::clamp(alpha, 0.0, 1.0);
     const double ta = amateur_ms(n);
     if (ta < 0 || expert_ms(n) < 0) return gamma_max;
-    int32_t best      = gamma_max;
-    double  best_rate = -1.0;
-    double  tokens    = 0.0, term = 1.0;  // E(γ) = Σ_{i ≤ γ} α^i
+    const double ga        = std::max(amateur_gap(n), 0.0);
+    int32_t      best      = gamma_max;
+    double       best_rate = -1.0;
+    double       tokens    = 0.0, term = 1.0;  // E(γ) = Σ_{i ≤ γ} α^i
     for (int32_t g = 0; g <= gamma_max; g++) {
         tokens += term;
         term *= alpha;
         const double te = expert_ms(n * (g + 1));
         if (te < 0) return gamma_max;
         const int32_t amateur_passes = g + (amateur_every_round ? 1 : 0);
-        const double  cost           = te + ta * amateur_passes + std::max(flush_ms, 0.0) * (1 + amateur_passes);
-        const double rate = cost > 0 ? tokens / cost : tokens * 1e300;
+        const double  cost           = te + std::max(expert_gap(n * (g + 1)), 0.0) + (ta + ga) * amateur_passes;
+        const double  rate           = cost > 0 ? tokens / cost : tokens * 1e300;
         if (rate > best_rate * (1.0 + 1e-9)) {  // ties: the shorter draft
             best_rate = rate;
             best      = g;
@@ -64,13 +67,13 @@ class LoadAwareDraft {
 
     // The draft length of the round that starts after flush `epoch` of the shared batch, for n generations;
     // every request asking with the same key gets the same answer.
-    template <typename ExpertMs, typename AmateurMs>
-    int32_t gamma(uint64_t epoch, int32_t n, int32_t gamma_max, bool scd, double flush_ms, const llama_context * expert, ExpertMs && expert_ms,
-                  AmateurMs && amateur_ms) {
+    template <typename ExpertMs, typename AmateurMs, typename ExpertGap, typename AmateurGap>
+    int32_t gamma(uint64_t epoch, int32_t n, int32_t gamma_max, bool scd, const llama_context * expert, ExpertMs && expert_ms, AmateurMs && amateur_ms,
+                  ExpertGap && expert_gap, AmateurGap && amateur_gap) {
         std::lock_guard<std::mutex> lock(mu_);
         if (memo_ok_ && epoch == m_epoch_ && n == m_n_ && gamma_max == m_max_ && scd == m_scd_ && expert == m_expert_) return m_gamma_;
         const double alpha = (accepted_ + 0.7 * 4) / (reached_ + 4.0);  // prior 0.7, worth 4 drafts
-        m_gamma_  = draft_length_for_load(alpha, n, gamma_max, scd, flush_ms, expert_ms, amateur_ms);
+        m_gamma_  = draft_length_for_load(alpha, n, gamma_max, scd, expert_ms, amateur_ms, expert_gap, amateur_gap);
         memo_ok_  = true;
         m_epoch_  = epoch;
         m_n_      = n;

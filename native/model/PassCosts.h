@@ -15,6 +15,7 @@ class PassCosts {
   public:
     static constexpr int32_t kMaxRows = 512;  // larger passes are recorded under this count
 
+    // The pass times of every context; a SharedBatch keeps its own table of the gaps after its flushes.
     static PassCosts & instance();
 
     void record(const llama_context * ctx, int32_t rows, double ms);

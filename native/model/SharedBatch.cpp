@@ -114,11 +114,6 @@ int32_t SharedBatch::members() {
     return joined_;
 }
 
-double SharedBatch::flush_gap_ms() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return gap_ms_;
-}
-
 uint64_t SharedBatch::flushes() {
     std::lock_guard<std::mutex> lock(mu_);
     return flushes_;
@@ -149,9 +144,9 @@ void SharedBatch::flush_while_ready(std::unique_lock<std::mutex> & lock) {
         for (DecodeJob * j : pending_) (j->priority == first ? jobs : later).push_back(j);
         pending_.swap(later);
         const auto start = std::chrono::steady_clock::now();
-        if (flushes_ > 0) {
+        if (last_ctx_ != nullptr) {
             const double gap = std::chrono::duration<double, std::milli>(start - last_end_).count();
-            if (gap < 1000.0) gap_ms_ = gap_ms_ == 0 ? gap : 0.9 * gap_ms_ + 0.1 * gap;  // longer: the batch was idle
+            if (gap < 1000.0) gaps_.record(last_ctx_, last_rows_, gap);  // longer: the batch was idle
         }
         lock.unlock();
         run(jobs);
@@ -159,7 +154,10 @@ void SharedBatch::flush_while_ready(std::unique_lock<std::mutex> & lock) {
         for (DecodeJob * j : jobs) j->done = true;
         waiting_ -= (int32_t) jobs.size();
         flushes_++;
-        last_end_ = std::chrono::steady_clock::now();
+        last_end_  = std::chrono::steady_clock::now();
+        last_ctx_  = jobs.front()->ctx;
+        last_rows_ = 0;
+        for (const DecodeJob * j : jobs) last_rows_ += j->n;
         flushing_ = false;
         cv_.notify_all();
     }

@@ -30,6 +30,7 @@
 
 #include "llama.h"
 #include "model/DraftLength.h"
+#include "model/PassCosts.h"
 
 namespace duet {
 
@@ -72,9 +73,11 @@ class SharedBatch {
     // Flushes so far: requests that start a step between the same two flushes are in the same round.
     uint64_t flushes();
 
-    // Mean gap between the end of one flush and the start of the next while generations run (their own
-    // work between passes: sampling, acceptance, bookkeeping), ms: the fixed cost of every extra flush.
-    double flush_gap_ms();
+    // The gap between the end of a flush of `rows` tokens on ctx and the start of the next while generations
+    // run (their own work on the rows it returned: logits copies, sampling, acceptance), ms, from the gaps
+    // measured so far (PassCosts::estimate; negative: none yet).
+    double flush_gap_ms(const llama_context * ctx, int32_t rows) const { return gaps_.estimate(ctx, rows); }
+    void   forget(const llama_context * ctx) { gaps_.forget(ctx); }
 
     // The load-aware draft length of this batch's speculative requests (model/DraftLength.h).
     LoadAwareDraft & draft() { return draft_; }
@@ -94,7 +97,9 @@ class SharedBatch {
     int32_t                  waiting_  = 0;
     bool                     flushing_ = false;
     uint64_t                 flushes_  = 0;
-    double                   gap_ms_   = 0;       // running mean of flush_gap_ms()
+    PassCosts                gaps_;               // by the context and rows of the flush before each gap
+    const llama_context *    last_ctx_  = nullptr;
+    int32_t                  last_rows_ = 0;
     std::chrono::steady_clock::time_point last_end_{};
     std::vector<DecodeJob *> pending_;
     LoadAwareDraft           draft_;

@@ -195,8 +195,10 @@ class Speculative final : public Strategy {
         const PassCosts & costs = PassCosts::instance();
         SharedBatch & batch = *expert_.shared_batch();  // n > 1: shared
         return batch.draft().gamma(
-            batch.flushes(), n, gamma_max, scd_, batch.flush_gap_ms(), expert_.ctx(), [&](int32_t rows) { return costs.estimate(expert_.ctx(), rows); },
-            [&](int32_t rows) { return costs.estimate(amateur_.ctx(), rows); });
+            batch.flushes(), n, gamma_max, scd_, expert_.ctx(), [&](int32_t rows) { return costs.estimate(expert_.ctx(), rows); },
+            [&](int32_t rows) { return costs.estimate(amateur_.ctx(), rows); },
+            [&](int32_t rows) { return batch.flush_gap_ms(expert_.ctx(), rows); },
+            [&](int32_t rows) { return batch.flush_gap_ms(amateur_.ctx(), rows); });
     }
 
     // the amateur's top probability for the draft just made: max of q (sampling) or of softmax(logits) (greedy)

@@ -227,13 +227,13 @@ Napi::Value DraftLength(const Napi::CallbackInfo & info) {
             if (a.ElementLength() < 2) args::fail(name, "at least 2 entries");
             return std::vector<double>(a.Data(), a.Data() + a.ElementLength());
         };
-        const std::vector<double> te = ms("expertMs"), ta = ms("amateurMs");
+        const std::vector<double> te = ms("expertMs"), ta = ms("amateurMs"), ge = ms("expertGapMs"), ga = ms("amateurGapMs");
         auto at = [](const std::vector<double> & t, int32_t rows) { return t[(size_t) std::min<int64_t>(rows, (int64_t) t.size() - 1)]; };
         const int32_t g = draft_length_for_load(
             args::number(o.Get("alpha"), "alpha", 0, 1), (int32_t) args::integer(o.Get("n"), "n", 1, 256),
             (int32_t) args::integer(o.Get("gammaMax"), "gammaMax", 0, 64), args::boolean(o.Get("scd"), "scd"),
-            args::number(o.Get("flushMs"), "flushMs", 0, 1e9),
-            [&](int32_t r) { return at(te, r); }, [&](int32_t r) { return at(ta, r); });
+            [&](int32_t r) { return at(te, r); }, [&](int32_t r) { return at(ta, r); }, [&](int32_t r) { return at(ge, r); },
+            [&](int32_t r) { return at(ga, r); });
         return Napi::Number::New(info.Env(), g);
     });
 }

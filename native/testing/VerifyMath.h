@@ -27,9 +27,9 @@ Napi::Value ContrastiveLogits(const Napi::CallbackInfo & info);
 //                                                 logsumexp: number (of the raw logits) }
 Napi::Value Softmax(const Napi::CallbackInfo & info);
 
-// _draftLength({ alpha, n, gammaMax, scd, flushMs, expertMs: Float64Array, amateurMs: Float64Array }) → γ
-//   model/DraftLength.h over pass-time tables indexed by rows (entry r: ms of a pass over r tokens;
-//   past the end: the last entry; negative: not measured)
+// _draftLength({ alpha, n, gammaMax, scd, expertMs, amateurMs, expertGapMs, amateurGapMs }) → γ
+//   model/DraftLength.h over Float64Array tables indexed by rows (entry r: ms of a pass over r tokens, or of
+//   the gap after a flush of r; past the end: the last entry; negative: not measured)
 Napi::Value DraftLength(const Napi::CallbackInfo & info);
 
 }  // namespace duet::testing

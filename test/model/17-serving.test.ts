@@ -288,41 +288,47 @@ describe('prompt-prefix reuse', () => {
 
 describe("speculation under load: speculateUpTo 'auto' (the default)", () => {
     /** DraftLength.h's rule, written out: the γ with the most expected tokens per ms, the shorter among ties. */
-    const bruteForce = (alpha: number, n: number, gammaMax: number, scd: boolean, flush: number, te: (r: number) => number, ta: (r: number) => number) => {
+    type Curve = (r: number) => number;
+    const bruteForce = (alpha: number, n: number, gammaMax: number, scd: boolean, te: Curve, ta: Curve, ge: Curve, ga: Curve) => {
         let best = gammaMax;
         let bestRate = -1;
         for (let g = 0; g <= gammaMax; g++) {
             let tokens = 0;
             for (let i = 0; i <= g; i++) tokens += alpha ** i;
             const amateurPasses = g + (scd ? 1 : 0);
-            const rate = tokens / (te(n * (g + 1)) + ta(n) * amateurPasses + flush * (1 + amateurPasses));
+            const rate = tokens / (te(n * (g + 1)) + ge(n * (g + 1)) + (ta(n) + ga(n)) * amateurPasses);
             if (rate > bestRate * (1 + 1e-9)) [best, bestRate] = [g, rate];
         }
         return best;
     };
-    const table = (f: (r: number) => number) => Float64Array.from({ length: 513 }, (_, r) => (r === 0 ? 0 : f(r)));
+    const table = (f: Curve) => Float64Array.from({ length: 513 }, (_, r) => (r === 0 ? 0 : f(r)));
+    const none = table(() => 0);
 
     it('drafts fully where a pass costs the same at any size, not at all where it costs per token, and matches brute force', () => {
         const flat = table(() => 20);
         const linear = table((r) => 4 * r);
         const small = table((r) => 2 + 0.1 * r);
-        for (const n of [1, 2, 8, 16]) expect(addon()._draftLength({ alpha: 0.7, n, gammaMax: 4, scd: false, flushMs: 0, expertMs: flat, amateurMs: table(() => 0.01) })).toBe(4);
+        const rule = (o: { alpha: number; n: number; gammaMax: number; expertMs: Float64Array; amateurMs: Float64Array; expertGapMs?: Float64Array; amateurGapMs?: Float64Array }) =>
+            addon()._draftLength({ scd: false, expertGapMs: none, amateurGapMs: none, ...o });
+        for (const n of [1, 2, 8, 16]) expect(rule({ alpha: 0.7, n, gammaMax: 4, expertMs: flat, amateurMs: table(() => 0.01) })).toBe(4);
         // compute-bound: every verified draft costs a token's pass, and a rejected one is lost
-        for (const n of [1, 8]) expect(addon()._draftLength({ alpha: 0.8, n, gammaMax: 4, scd: false, flushMs: 0, expertMs: linear, amateurMs: small })).toBe(0);
-        // the requests' own work between passes (a flush each draft) dwarfing the passes: no drafts
-        expect(addon()._draftLength({ alpha: 0.8, n: 4, gammaMax: 4, scd: false, flushMs: 200, expertMs: flat, amateurMs: table(() => 0.01) })).toBe(0);
+        for (const n of [1, 8]) expect(rule({ alpha: 0.8, n, gammaMax: 4, expertMs: linear, amateurMs: small })).toBe(0);
+        // the requests' own work on each returned row (the gap after a flush) dwarfing the passes: no drafts
+        expect(rule({ alpha: 0.8, n: 4, gammaMax: 4, expertMs: flat, amateurMs: table(() => 0.01), expertGapMs: table((r) => 30 * r), amateurGapMs: table((r) => 30 * r) })).toBe(0);
         // nothing measured yet: the full draft, so that its passes get measured
-        expect(addon()._draftLength({ alpha: 0.8, n: 8, gammaMax: 6, scd: false, flushMs: 0, expertMs: table(() => -1), amateurMs: small })).toBe(6);
-        // the measured shape of this CPU's verify curve (bench w1: k=16 ≈ 1.7× k=1) over random loads and rates
+        expect(rule({ alpha: 0.8, n: 8, gammaMax: 6, expertMs: table(() => -1), amateurMs: small })).toBe(6);
+        // the measured shape of this CPU's verify curve (bench w1: k=16 ≈ 1.7× k=1) over random loads, rates and gaps
         let seed = 7;
         const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
         for (let i = 0; i < 300; i++) {
-            const [a, b, c] = [5 + 40 * rnd(), 2 * rnd(), 20 * rnd()];
+            const [a, b, c, d] = [5 + 40 * rnd(), 2 * rnd(), 20 * rnd(), rnd()];
             const te = (r: number) => a + b * r + (r > 16 ? c * (r - 16) * 0.1 : 0);
             const ta = (r: number) => a / 6 + (b / 6) * r;
-            const o = { alpha: rnd(), n: 1 + Math.floor(16 * rnd()), gammaMax: Math.floor(9 * rnd()), scd: rnd() < 0.5, flushMs: 10 * rnd() };
-            const want = bruteForce(o.alpha, o.n, o.gammaMax, o.scd, o.flushMs, (r) => te(Math.min(r, 512)), ta);
-            expect(addon()._draftLength({ ...o, expertMs: table(te), amateurMs: table(ta) }), JSON.stringify(o)).toBe(want);
+            const gap = (r: number) => d + 0.05 * d * r;
+            const o = { alpha: rnd(), n: 1 + Math.floor(16 * rnd()), gammaMax: Math.floor(9 * rnd()), scd: rnd() < 0.5 };
+            const cap = (f: Curve) => (r: number) => f(Math.min(r, 512));
+            const want = bruteForce(o.alpha, o.n, o.gammaMax, o.scd, cap(te), ta, cap(gap), gap);
+            expect(addon()._draftLength({ ...o, expertMs: table(te), amateurMs: table(ta), expertGapMs: table(gap), amateurGapMs: table(gap) }), JSON.stringify(o)).toBe(want);
         }
     });
 
