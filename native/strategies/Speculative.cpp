@@ -72,7 +72,7 @@ class Speculative final : public Strategy {
             SharedBatch * batch = expert_.shared_batch();
             const int32_t n     = batch ? batch->members() : 1;
             if (n > cfg_.speculate_up_to) gamma = 0;
-            else if (cfg_.speculate_auto && cfg_.greedy && n > 1) gamma = std::min(gamma, load_aware_gamma(n, gamma));
+            else if (cfg_.speculate_auto && cfg_.greedy && n > 1) gamma = std::min(gamma, load_aware_gamma(n, gamma_));  // one answer per round: keyed by the request's γ, not its budget
         }
 
         // 1. draft
