@@ -91,7 +91,7 @@ void Sequences::give_back(const std::vector<llama_seq_id> & ids) {
 int32_t Sequences::unused_ids() const { return (int32_t) std::count(id_used_.begin(), id_used_.end(), false); }
 
 // parked prompt prefixes give their ids up on demand (take_id)
-int32_t Sequences::free_ids() const { return unused_ids() + (cache_ ? cache_->size(false) : 0); }
+int32_t Sequences::free_ids() const { return unused_ids() + (cache_ ? cache_->lendable() : 0); }
 
 Sequences::Seq & Sequences::get(llama_seq_id seq) {
     auto it = seqs_.find(seq);

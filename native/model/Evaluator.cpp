@@ -63,7 +63,7 @@ void Evaluator::resume(std::vector<llama_token> cached, PrefixCache * cache, lla
     }
 }
 
-int32_t Evaluator::prefill(const llama_token * tokens, int32_t n, bool need_logits, std::vector<float> & logits) {
+void Evaluator::prefill(const llama_token * tokens, int32_t n, bool need_logits, std::vector<float> & logits) {
     int32_t keep = (int32_t) common_prefix(history_, tokens, (size_t) n);
     if (need_logits) keep = std::min(keep, n - 1);
     keep = std::max(keep, 0);
@@ -78,7 +78,6 @@ int32_t Evaluator::prefill(const llama_token * tokens, int32_t n, bool need_logi
     }
     if (keep < n) decode(tokens + keep, n - keep, Rows::LAST, logits);
     cached_tokens = keep;
-    return keep;
 }
 
 void Evaluator::truncate(int32_t n_keep) {

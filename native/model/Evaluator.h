@@ -34,9 +34,9 @@ class Evaluator {
 
     // Brings the sequence to exactly `tokens`: keeps the longest prefix already in it (at most n − 1 when
     // `logits` must hold the row after the last token), removes the rest, decodes the remainder.
-    // Returns how many tokens came from the cache. A model whose cache cannot cut a sequence mid-way
-    // starts from empty instead. n may be 0 (empties the sequence).
-    int32_t prefill(const llama_token * tokens, int32_t n, bool need_logits, std::vector<float> & logits);
+    // cached_tokens says how many tokens came from the cache. A model whose cache cannot cut a sequence
+    // mid-way starts from empty instead. n may be 0 (empties the sequence).
+    void prefill(const llama_token * tokens, int32_t n, bool need_logits, std::vector<float> & logits);
 
     // The tokens in this evaluator's cells, in order (what a finished generation parks).
     const std::vector<llama_token> & history() const { return history_; }

@@ -123,9 +123,9 @@ std::vector<llama_seq_id> PrefixCache::clear() {
     return ids;
 }
 
-int32_t PrefixCache::size(bool include_seq0) const {
+int32_t PrefixCache::lendable() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return (int32_t) std::count_if(entries_.begin(), entries_.end(), [&](const Entry & e) { return (include_seq0 || e.seq != 0) && e.pins == 0; });
+    return (int32_t) std::count_if(entries_.begin(), entries_.end(), [](const Entry & e) { return e.seq != 0 && e.pins == 0; });
 }
 
 }  // namespace duet

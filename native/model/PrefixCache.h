@@ -61,8 +61,8 @@ class PrefixCache {
     // (an exclusive claim: no shared generation is starting).
     std::vector<llama_seq_id> clear();
 
-    // Entries parked now (seq 0 counted only when include_seq0).
-    int32_t size(bool include_seq0) const;
+    // Ids take_lru(out, false) could give now: unpinned entries other than sequence 0's.
+    int32_t lendable() const;
 
   private:
     llama_context *    ctx_;
