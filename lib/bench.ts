@@ -198,6 +198,8 @@ export interface BenchReport {
     skipped: { system: string; reason: string }[];
     quality: QualityRow[];
     verifyCost: VerifyCostPoint[];
+    /** the same curve (no llama-bench) behind a longer context, where attention is part of the pass */
+    verifyCostLong?: { context: number; points: VerifyCostPoint[] };
     onePass: OnePass | null;
 }
 
@@ -349,6 +351,13 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
         } catch (e) {
             skipped.push({ system: 'verify-cost curve', reason: e instanceof Error ? e.message : String(e) });
         }
+        let verifyCostLong: BenchReport['verifyCostLong'];
+        try {
+            const context = 512;
+            verifyCostLong = { context, points: await verifyCostCurve(pair, wl, expert, amateur, { context, ks: [1, 4, 8, 16] }) };
+        } catch (e) {
+            skipped.push({ system: 'verify-cost curve at a 512-token context', reason: e instanceof Error ? e.message : String(e) });
+        }
         let onePass: OnePass | null = null;
         if (verifyCost.length) {
             progress(0, 1, 'streaming read bandwidth');
@@ -357,9 +366,9 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
             const gbPerSecond = pair.expert.sizeBytes / (ms / 1000) / 1e9;
             onePass = { weightBytes: pair.expert.sizeBytes, ms, gbPerSecond, readBandwidthGBs, fractionOfBandwidth: gbPerSecond / readBandwidthGBs };
         }
-        const cost = (k: number, stock = false) => {
-            const one = verifyCost.find((p) => p.tokens === 1);
-            const at = verifyCost.find((p) => p.tokens === k);
+        const cost = (k: number, stock = false, curve = verifyCost) => {
+            const one = curve.find((p) => p.tokens === 1);
+            const at = curve.find((p) => p.tokens === k);
             if (!one || !at) return null;
             return stock ? (at.stockMs !== null && one.stockMs !== null ? at.stockMs / one.stockMs : null) : at.verifyForestMs / one.verifyForestMs;
         };
@@ -389,10 +398,15 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
                 'verify k=4 / k=1 (kernels off)': cost(4, true),
                 'verify k=8 / k=1 (kernels off)': cost(8, true),
                 'verify k=16 / k=1 (kernels off)': cost(16, true),
+                'verify k=8 / k=1, 512-token context': cost(8, false, verifyCostLong?.points),
+                'verify k=16 / k=1, 512-token context': cost(16, false, verifyCostLong?.points),
+                'verify k=8 / k=1, 512-token context (kernels off)': cost(8, true, verifyCostLong?.points),
+                'verify k=16 / k=1, 512-token context (kernels off)': cost(16, true, verifyCostLong?.points),
             },
             skipped,
             quality: o.quality === false ? [] : await quality(pair, wl),
             verifyCost,
+            ...(verifyCostLong ? { verifyCostLong } : {}),
             onePass,
         };
         const files = writeReport(report, o.out);
@@ -528,11 +542,11 @@ export const stockGgmlEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LLAMA_DU
  * (a second load of the pair with LLAMA_DUET_KERNELS=0, in rounds alternating with ours). Speculative
  * decoding pays off only while t_verify(γ+1) stays near t_verify(1).
  */
-async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string, amateur: string): Promise<VerifyCostPoint[]> {
-    const ks = [1, 2, 3, 4, 5, 6, 8, 12, 16];
+async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string, amateur: string, long?: { context: number; ks: number[] }): Promise<VerifyCostPoint[]> {
+    const ks = long?.ks ?? [1, 2, 3, 4, 5, 6, 8, 12, 16];
     const fromBench = new Map<number, number>();
     const bench = join(benchToolsDir(), 'llama-bench');
-    if (existsSync(bench)) {
+    if (!long && existsSync(bench)) {
         progress(0, 1, 'llama-bench verify-cost curve');
         const r = spawnSync(bench, ['-m', expert, '-p', ks.join(','), '-n', '0', '-t', String(wl.threads), '-r', '5', '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 26, env: stockGgmlEnv() });
         try {
@@ -542,12 +556,14 @@ async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string, am
         }
     }
     const curve = async (p: ModelPair, label: string): Promise<Map<number, number>> => {
-        const prompt = p.tokenize(wl.prompts[0]!);
+        const base = p.tokenize(wl.prompts.join(' '));
+        // a longer context: the prompts' tokens repeated (what they say does not change the pass's cost)
+        const prompt = long ? Array.from({ length: long.context }, (_, i) => base[i % base.length]!) : p.tokenize(wl.prompts[0]!);
         const seq = await p.createSequence(prompt);
         const out = new Map<number, number>();
         try {
             for (const k of ks) {
-                progress(0, 1, `verify cost k=${k} (${label})`);
+                progress(0, 1, `verify cost k=${k}${long ? ` at a ${long.context}-token context` : ''} (${label})`);
                 const nodes: DraftNode[] = Array.from({ length: k }, (_, i) => ({ token: prompt[i % prompt.length]!, parent: i - 1 }));
                 const ms: number[] = [];
                 for (let rep = 0; rep < 6; rep++) {
@@ -569,19 +585,20 @@ async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string, am
     for (let round = 0; round < 2; round++) {
         ours.push(await curve(pair, 'llama-duet kernels'));
         if (!kernels) continue;
+        // read by the CPU backend when the weights load (matmuls) and at every attention op, so it stays set
+        // while the stock curve runs
         const saved = process.env.LLAMA_DUET_KERNELS;
-        process.env.LLAMA_DUET_KERNELS = '0'; // read by the CPU backend when the weights load
-        let off: ModelPair;
+        process.env.LLAMA_DUET_KERNELS = '0';
         try {
-            off = await loadPair({ expert, amateur, contextSize: 2048, threads: wl.threads });
+            const off = await loadPair({ expert, amateur, contextSize: 2048, threads: wl.threads });
+            try {
+                stock.push(await curve(off, 'kernels off'));
+            } finally {
+                await off.dispose();
+            }
         } finally {
             if (saved === undefined) delete process.env.LLAMA_DUET_KERNELS;
             else process.env.LLAMA_DUET_KERNELS = saved;
-        }
-        try {
-            stock.push(await curve(off, 'kernels off'));
-        } finally {
-            await off.dispose();
         }
     }
     return ks.map((k) => ({
@@ -702,6 +719,18 @@ export function markdown(r: BenchReport): string {
             '|---|---|---|---|',
             ...r.verifyCost.map((p) => `| ${p.tokens} | ${cell(p.verifyForestMs, one.verifyForestMs)} | ${cell(p.stockMs, one.stockMs)} | ${cell(p.llamaBenchMs, one.llamaBenchMs)} |`),
         );
+        const long = r.verifyCostLong;
+        if (long?.points.length) {
+            const first = long.points[0]!;
+            lines.push(
+                '',
+                `The same behind a ${long.context}-token context (attention reads ${long.context} cached keys per query row; llama-duet's attention kernel on, or off with the matmul kernels):`,
+                '',
+                '| k | llama-duet verifyForest chain | the same, kernels off (stock ggml) |',
+                '|---|---|---|',
+                ...long.points.map((p) => `| ${p.tokens} | ${cell(p.verifyForestMs, first.verifyForestMs)} | ${cell(p.stockMs, first.stockMs)} |`),
+            );
+        }
     }
     if (r.onePass) {
         const o = r.onePass;

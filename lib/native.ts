@@ -237,6 +237,15 @@ export interface NativeAddon {
         elementMagnitude: Float64Array;
         ops: number;
     };
+    /** test export: one flash-attention op through llama-duet's attention and ggml's (native/testing/KernelCheck.h) */
+    _attnCheck(o: { dim: number; tokens: number; kvHeads: number; group: number; kv: number; mask: 'none' | 'causal' | 'random'; seed: number; threads: number }): {
+        ours: Float32Array;
+        alone: Float32Array;
+        stock: Float32Array;
+        exact: Float64Array;
+        valueMagnitude: Float64Array;
+        scoreMagnitude: Float64Array;
+    };
     /** test export: ms per matmul of llama-duet's kernels (ours) or ggml's path (bench/kernels.mjs) */
     _kernelBench(o: { type: 'q8_0' | 'q4_K' | 'q6_K'; rows: number; cols: number; m: number; threads: number; iterations: number; ours: boolean }): { msPerMatmul: number; weightBytes: number };
     /** test export: Monte-Carlo of one DSBD layer (native/testing/DsbdMath.h) */

@@ -153,6 +153,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_dsbdLayer", Napi::Function::New(env, testing::DsbdLayer));
     exports.Set("_dsbdWidth", Napi::Function::New(env, testing::DsbdWidth));
     exports.Set("_kernelBench", Napi::Function::New(env, testing::KernelBench));
+    exports.Set("_attnCheck", Napi::Function::New(env, testing::AttnCheck));
     exports.Set("_memoryBandwidth", Napi::Function::New(env, testing::MemoryBandwidth));
     // test export: the external memory the live models have reported to V8 (and not yet given back)
     exports.Set("_externalMemory", Napi::Function::New(env, [](const Napi::CallbackInfo & i) -> Napi::Value {

@@ -423,3 +423,152 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
 }
 
 }  // namespace duet::testing
+
+namespace duet::testing {
+
+namespace {
+
+// One flash-attention op through the CPU backend: q [D, N, H], k/v [D, n_kv, Hkv] (F16), mask [n_kv, N_pad].
+std::vector<float> attention(ggml_backend_t backend, int64_t D, int64_t N, int64_t H, int64_t Hkv, int64_t n_kv, const std::vector<float> & q,
+                             const std::vector<ggml_fp16_t> & k, const std::vector<ggml_fp16_t> & v, const std::vector<ggml_fp16_t> * mask, float scale) {
+    ggml_init_params ip{ ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true };
+    std::unique_ptr<ggml_context, CtxFree> ctx(ggml_init(ip));
+    const int64_t n_pad = N;
+    ggml_tensor * Q = ggml_new_tensor_3d(ctx.get(), GGML_TYPE_F32, D, N, H);
+    ggml_tensor * K = ggml_new_tensor_3d(ctx.get(), GGML_TYPE_F16, D, n_kv, Hkv);
+    ggml_tensor * V = ggml_new_tensor_3d(ctx.get(), GGML_TYPE_F16, D, n_kv, Hkv);
+    ggml_tensor * M = mask ? ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F16, n_kv, n_pad) : nullptr;
+    ggml_tensor * O = ggml_flash_attn_ext(ctx.get(), Q, K, V, M, scale, 0.0f, 0.0f);
+    ggml_flash_attn_ext_set_prec(O, GGML_PREC_F32);
+    ggml_cgraph * g = ggml_new_graph(ctx.get());
+    ggml_build_forward_expand(g, O);
+    std::unique_ptr<ggml_backend_buffer, BufFree> buf(ggml_backend_alloc_ctx_tensors(ctx.get(), backend));
+    if (!buf) throw DuetError(code::NATIVE, "attention check: buffer allocation failed");
+    ggml_backend_tensor_set(Q, q.data(), 0, q.size() * sizeof(float));
+    ggml_backend_tensor_set(K, k.data(), 0, k.size() * sizeof(ggml_fp16_t));
+    ggml_backend_tensor_set(V, v.data(), 0, v.size() * sizeof(ggml_fp16_t));
+    if (M) ggml_backend_tensor_set(M, mask->data(), 0, mask->size() * sizeof(ggml_fp16_t));
+    if (ggml_backend_graph_compute(backend, g) != GGML_STATUS_SUCCESS) throw DuetError(code::NATIVE, "attention check: compute failed");
+    std::vector<float> o((size_t) (D * H * N));  // [N][H][D]
+    ggml_backend_tensor_get(O, o.data(), 0, o.size() * sizeof(float));
+    return o;
+}
+
+}  // namespace
+
+Napi::Value AttnCheck(const Napi::CallbackInfo & info) {
+    return guarded(info, [&]() -> Napi::Value {
+        Napi::Env         env     = info.Env();
+        Napi::Object      o       = args::object(info[0], "options");
+        const int64_t     D       = args::integer(o.Get("dim"), "dim", 16, 256);
+        const int64_t     N       = args::integer(o.Get("tokens"), "tokens", 1, 256);
+        const int64_t     Hkv     = args::integer(o.Get("kvHeads"), "kvHeads", 1, 64);
+        const int64_t     H       = Hkv * args::integer(o.Get("group"), "group", 1, 16);
+        const int64_t     n_kv    = args::integer(o.Get("kv"), "kv", 1, 4096);
+        const int64_t     threads = args::integer(o.Get("threads"), "threads", 1, 64);
+        const std::string maskK   = args::string(o.Get("mask"), "mask");
+        if (maskK != "none" && maskK != "causal" && maskK != "random") args::fail("mask", "'none', 'causal' or 'random'");
+        Rng rng((uint64_t) args::integer(o.Get("seed"), "seed", 0, (int64_t) 1 << 53));
+        const float scale = 1.0f / std::sqrt((float) D);
+
+        std::vector<float>       q((size_t) (D * N * H));
+        std::vector<ggml_fp16_t> k((size_t) (D * n_kv * Hkv)), v((size_t) (D * n_kv * Hkv));
+        for (auto & x : q) x = (float) ((uniform(rng) * 2 - 1) * 3);
+        for (auto & x : k) x = ggml_fp32_to_fp16((float) ((uniform(rng) * 2 - 1) * 3));
+        for (auto & x : v) x = ggml_fp32_to_fp16((float) (uniform(rng) * 2 - 1));
+        // mask: causal = token t sees keys [0, n_kv − N + t]; random = each key visible with p 0.6 (token 0
+        // of the check sees none: an all-masked row)
+        const int64_t            n_pad = N;
+        std::vector<ggml_fp16_t> mask((size_t) (n_kv * n_pad), ggml_fp32_to_fp16(-INFINITY));
+        for (int64_t t = 0; t < N; ++t)
+            for (int64_t c = 0; c < n_kv; ++c) {
+                bool see = true;
+                if (maskK == "causal") see = c <= n_kv - N + t;
+                if (maskK == "random") see = t != 0 && uniform(rng) < 0.6;
+                if (see) mask[(size_t) (t * n_kv + c)] = ggml_fp32_to_fp16(maskK == "random" ? (float) -uniform(rng) : 0.0f);
+            }
+        const std::vector<ggml_fp16_t> * mp = maskK == "none" ? nullptr : &mask;
+
+        backends::load();
+        ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+        if (cpu == nullptr) throw DuetError(code::NATIVE, "no CPU backend");
+        ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+        std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_dev_init(cpu, nullptr));
+        auto set_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
+        if (set_threads) set_threads(backend.get(), (int) threads);
+
+        // ours (unless LLAMA_DUET_KERNELS=0 or no kernel for this CPU), each token alone, and ggml's
+        const std::vector<float> ours = attention(backend.get(), D, N, H, Hkv, n_kv, q, k, v, mp, scale);
+        std::vector<float>       alone(ours.size());
+        for (int64_t t = 0; t < N; ++t) {
+            std::vector<float> q1((size_t) (D * H));
+            for (int64_t h = 0; h < H; ++h) std::memcpy(q1.data() + h * D, q.data() + (h * N + t) * D, sizeof(float) * D);
+            std::vector<ggml_fp16_t> m1((size_t) n_kv, ggml_fp32_to_fp16(-INFINITY));
+            std::memcpy(m1.data(), mask.data() + t * n_kv, sizeof(ggml_fp16_t) * n_kv);
+            const std::vector<float> y = attention(backend.get(), D, 1, H, Hkv, n_kv, q1, k, v, mp ? &m1 : nullptr, scale);
+            std::memcpy(alone.data() + t * H * D, y.data(), sizeof(float) * H * D);
+        }
+        const char *       saved = std::getenv("LLAMA_DUET_KERNELS");
+        const std::string  keep  = saved ? saved : "";
+        setenv("LLAMA_DUET_KERNELS", "0", 1);
+        std::vector<float> stock;
+        try {
+            stock = attention(backend.get(), D, N, H, Hkv, n_kv, q, k, v, mp, scale);
+        } catch (...) {
+            if (saved) setenv("LLAMA_DUET_KERNELS", keep.c_str(), 1);
+            else unsetenv("LLAMA_DUET_KERNELS");
+            throw;
+        }
+        if (saved) setenv("LLAMA_DUET_KERNELS", keep.c_str(), 1);
+        else unsetenv("LLAMA_DUET_KERNELS");
+
+        // float64 reference, and per output the scales of the rounding errors: Σ_j p_j·|v_jd| / Σ_j p_j
+        // (bounds |o_d| and every partial sum) and the largest Σ_d |q_d·k_jd|·scale over visible keys
+        std::vector<double> exact(ours.size()), vmag(ours.size()), smag((size_t) (N * H));
+        for (int64_t t = 0; t < N; ++t)
+            for (int64_t h = 0; h < H; ++h) {
+                const int64_t       kh = h / (H / Hkv);
+                const float *       qr = q.data() + (h * N + t) * D;
+                std::vector<double> s((size_t) n_kv, -INFINITY);
+                double              mx = -INFINITY, sm = 0;
+                for (int64_t c = 0; c < n_kv; ++c) {
+                    const double mv = mp ? (double) ggml_fp16_to_fp32(mask[(size_t) (t * n_kv + c)]) : 0.0;
+                    if (mv == -INFINITY) continue;
+                    double dot = 0, mag = 0;
+                    for (int64_t d = 0; d < D; ++d) {
+                        const double kd = ggml_fp16_to_fp32(k[(size_t) ((kh * n_kv + c) * D + d)]);
+                        dot += (double) qr[d] * kd;
+                        mag += std::fabs((double) qr[d] * kd);
+                    }
+                    s[(size_t) c] = dot * scale + mv;
+                    mx            = std::max(mx, s[(size_t) c]);
+                    sm            = std::max(sm, mag * scale);
+                }
+                smag[(size_t) (t * H + h)] = sm;
+                double S = 0;
+                for (int64_t c = 0; c < n_kv; ++c) S += s[(size_t) c] == -INFINITY ? 0 : std::exp(s[(size_t) c] - mx);
+                for (int64_t d = 0; d < D; ++d) {
+                    double acc = 0, mag = 0;
+                    for (int64_t c = 0; c < n_kv; ++c) {
+                        if (s[(size_t) c] == -INFINITY) continue;
+                        const double p  = std::exp(s[(size_t) c] - mx);
+                        const double vd = ggml_fp16_to_fp32(v[(size_t) ((kh * n_kv + c) * D + d)]);
+                        acc += p * vd;
+                        mag += p * std::fabs(vd);
+                    }
+                    exact[(size_t) ((t * H + h) * D + d)] = S > 0 ? acc / S : 0;
+                    vmag[(size_t) ((t * H + h) * D + d)]  = S > 0 ? mag / S : 0;
+                }
+            }
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("ours", f32(env, ours));
+        out.Set("alone", f32(env, alone));
+        out.Set("stock", f32(env, stock));
+        out.Set("exact", f64(env, exact));
+        out.Set("valueMagnitude", f64(env, vmag));
+        out.Set("scoreMagnitude", f64(env, smag));
+        return out;
+    });
+}
+
+}  // namespace duet::testing

@@ -36,3 +36,14 @@ Napi::Value KernelBench(const Napi::CallbackInfo & info);
 Napi::Value MemoryBandwidth(const Napi::CallbackInfo & info);
 
 }  // namespace duet::testing
+
+namespace duet::testing {
+// _attnCheck({ dim D, tokens N, kvHeads, group (query heads per KV head), kv (cells), mask: 'none' |
+//   'causal' | 'random', seed, threads }) → one flash-attention op through the CPU backend (llama-duet's
+//   attention, native/ggml/small-batch-attn.inc, where it runs): {
+//   ours: Float32Array [N][H][D]; alone: the same with each token in an op of its own; stock: ggml's
+//   (LLAMA_DUET_KERNELS=0 while it computes); exact: Float64Array, the float64 result of the same inputs;
+//   valueMagnitude [N][H][D]: Σ_j p_j·|v_jd| / Σ_j p_j; scoreMagnitude [N][H]: max_j Σ_d |q_d·k_jd|·scale }
+//   'random' masks: each key visible with p 0.6 and a bias in (−1, 0]; token 0 sees no key.
+Napi::Value AttnCheck(const Napi::CallbackInfo & info);
+}  // namespace duet::testing

@@ -105,6 +105,59 @@ describe('kernels against the exact product and ggml (random blocks)', () => {
     }
 });
 
+/**
+ * Flash attention (native/ggml/small-batch-attn.inc), on the CPUs where the matmul kernels run and unless
+ * LLAMA_DUET_KERNELS=0. Error bounds, per output o_d = Σ_j p_j·v_jd / Σ_j p_j with V = Σ_j p_j·|v_jd| / Σ_j p_j
+ * (`valueMagnitude`) and s = max_j Σ_d |q_d·k_jd|·scale (`scoreMagnitude`):
+ *  - ours, all fp32: a score is a D-term fma chain (error ≤ (D + 2)·u·s, Higham §3.1); exp(s_j − m) then errs by
+ *    that amount twice (s_j and the running max) plus 2 ulp (ggml_v_expf), relatively; the sums over n keys
+ *    add ≤ (n + 16)·u relatively. So |ours − exact| ≤ V·(2·(D + 2)·u·s + 8u) + V·(n + 16)·u, doubled for the
+ *    ratio of the two sums.
+ *  - ggml's: q is rounded to fp16 (relative 2^-11 per element, so a score errs by ≤ 2^-11·s) and Σ p·v is
+ *    accumulated in fp16 (≤ 2^-11 relative per key added): |stock − exact| ≤ V·(2·2^-11·s + (n + 4)·2^-11), doubled.
+ */
+describe('attention against the exact result and ggml (random inputs)', () => {
+    const oursRun = kernelsRun && process.env.LLAMA_DUET_KERNELS !== '0';
+    const CASES = [
+        { dim: 64, tokens: 1, kvHeads: 4, group: 8, kv: 300, mask: 'causal' }, // decoding, GQA 8
+        { dim: 64, tokens: 9, kvHeads: 2, group: 8, kv: 77, mask: 'random' }, // a verification tree, odd sizes
+        { dim: 128, tokens: 5, kvHeads: 2, group: 1, kv: 40, mask: 'none' }, // MHA, no mask
+        { dim: 64, tokens: 20, kvHeads: 1, group: 3, kv: 33, mask: 'causal' }, // lanes not a multiple of the group
+        { dim: 256, tokens: 3, kvHeads: 1, group: 2, kv: 17, mask: 'random' },
+        { dim: 80, tokens: 4, kvHeads: 2, group: 2, kv: 50, mask: 'causal' }, // a head size ours leaves to ggml
+    ] as const;
+    for (const c of CASES) {
+        it(`D ${c.dim}, ${c.tokens} tokens, ${c.kvHeads} KV heads × ${c.group}, ${c.kv} cells, mask ${c.mask}`, () => {
+            const r = addon()._attnCheck({ ...c, seed: 11, threads: 2 });
+            const n = c.kv;
+            const ours = oursRun && [64, 128, 256].includes(c.dim);
+            let worstOurs = 0;
+            let worstStock = 0;
+            const H = c.kvHeads * c.group;
+            for (let i = 0; i < r.exact.length; i++) {
+                const V = r.valueMagnitude[i]!;
+                const s = r.scoreMagnitude[Math.floor(i / c.dim)]!;
+                const oursBound = 2 * (V * (2 * (c.dim + 2) * u * s + 8 * u) + V * (n + 16) * u) + 1e-30;
+                const stockBound = 2 * V * (2 * 2 ** -11 * s + (n + 4) * 2 ** -11) + 1e-30;
+                worstStock = Math.max(worstStock, Math.abs(r.stock[i]! - r.exact[i]!) / stockBound);
+                if (ours) {
+                    worstOurs = Math.max(worstOurs, Math.abs(r.ours[i]! - r.exact[i]!) / oursBound);
+                    // batch invariance: a token's rows do not depend on the tokens beside it
+                    if (!Object.is(r.ours[i], r.alone[i])) expect.fail(`output ${i} (token ${Math.floor(i / (H * c.dim))}) is ${r.ours[i]} in the batch but ${r.alone[i]} alone`);
+                } else if (!Object.is(r.ours[i], r.stock[i])) {
+                    expect.fail(`ggml computes both here, yet output ${i} is ${r.ours[i]} and ${r.stock[i]}`);
+                }
+            }
+            expect(worstStock).toBeLessThanOrEqual(1);
+            expect(worstOurs).toBeLessThanOrEqual(1);
+            if (c.mask === 'random') {
+                // token 0 sees no key: its rows are 0, as in ggml
+                for (let i = 0; i < H * c.dim; i++) expect(r.ours[i]).toBe(0);
+            }
+        });
+    }
+});
+
 /** Every node of a chain scored in one pass against the same prefix extended one token per pass: the largest |Δ log-prob|. */
 async function chainDelta(p: ModelPair, length: number): Promise<number> {
     const { batched, alone } = await scoreChainBothWays(p, length, { batched: 3, alone: 3 });
