@@ -32,7 +32,7 @@ Environment: LLAMA_DUET_LOG=debug|info|warn|error prints llama.cpp's log to stde
   LLAMA_DUET_CPU_VARIANT=<name> (prebuilt binary) loads that CPU variant instead of the best one for this
   CPU; LLAMA_DUET_AMX=0 skips the AMX variant; LLAMA_DUET_ADDON=<file.node> loads a given build;
   LLAMA_DUET_KERNELS=0 leaves Q8_0/Q4_K/Q6_K weights to ggml's own matmuls instead of llama-duet's
-  multi-row kernels (read when a model loads).
+  multi-row kernels (read when a model loads), and attention to ggml's flash attention (read at every op).
 `;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = { demo, generate, inspect, serve, 'make-pair': makePair, bench };

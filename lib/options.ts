@@ -18,7 +18,10 @@ export interface LoadOptions {
     threads?: number;
     /** Layers to offload to the GPU (CUDA builds; `-1` = all). Defaults to `0`. */
     gpuLayers?: number;
-    /** Flash attention. Defaults to `'auto'`. */
+    /**
+     * Flash attention. Defaults to `'auto'` (on wherever the backend has it). On x86-64 CPUs with AVX2 it runs
+     * llama-duet's attention kernel for F16 caches (README, CPU attention) unless `LLAMA_DUET_KERNELS=0`.
+     */
     flashAttention?: 'auto' | 'on' | 'off';
     /**
      * Memory-map the file instead of reading it. Defaults to mapping, except where the CPU backend repacks
