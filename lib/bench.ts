@@ -561,19 +561,22 @@ async function verifyCostCurve(pair: ModelPair, wl: Workload, expert: string, am
         const prompt = long ? Array.from({ length: long.context }, (_, i) => base[i % base.length]!) : p.tokenize(wl.prompts[0]!);
         const seq = await p.createSequence(prompt);
         const out = new Map<number, number>();
+        // the k values interleave within every repetition, so a drift of the machine's speed (tens of
+        // percent over minutes on a shared VM) falls on every k alike instead of on the later ones
+        const ms = new Map<number, number[]>(ks.map((k) => [k, []]));
         try {
-            for (const k of ks) {
-                progress(0, 1, `verify cost k=${k}${long ? ` at a ${long.context}-token context` : ''} (${label})`);
-                const nodes: DraftNode[] = Array.from({ length: k }, (_, i) => ({ token: prompt[i % prompt.length]!, parent: i - 1 }));
-                const ms: number[] = [];
-                for (let rep = 0; rep < 6; rep++) {
+            for (let rep = 0; rep < 7; rep++) {
+                progress(rep, 7, `verify cost k=${ks.join(',')}${long ? ` at a ${long.context}-token context` : ''} (${label})`);
+                for (const k of ks) {
+                    const nodes: DraftNode[] = Array.from({ length: k }, (_, i) => ({ token: prompt[i % prompt.length]!, parent: i - 1 }));
                     const t0 = performance.now();
                     const { release } = await p.verifyForest([{ sequence: seq, nodes }], { rule: 'none' });
-                    ms.push(performance.now() - t0);
+                    const t = performance.now() - t0;
                     await release();
+                    if (rep > 0) ms.get(k)!.push(t); // the first repetition warms up
                 }
-                out.set(k, median(ms.slice(1)));
             }
+            for (const k of ks) out.set(k, median(ms.get(k)!));
         } finally {
             await seq.dispose();
         }
