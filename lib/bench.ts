@@ -176,6 +176,12 @@ export interface OnePass {
     /** streaming read bandwidth, GB/s (`threads` threads, best of 5 reads of 1 GiB) */
     readBandwidthGBs: number;
     fractionOfBandwidth: number;
+    /**
+     * fp32 FMA rate per thread (G 8-lane fma/s), one thread alone and with all the run's threads at once,
+     * measured beside the bandwidth: on a VM sharing physical cores, together/alone is the compute the
+     * batched passes had (they are compute-bound from about 8 tokens on Q4_K)
+     */
+    compute?: { alone: number; together: number; slowest: number } | null;
 }
 
 export interface QualityRow {
@@ -364,7 +370,9 @@ export async function runBench(o: BenchOptions): Promise<{ report: BenchReport; 
             const readBandwidthGBs = addon()._memoryBandwidth({ mib: 1024, threads: wl.threads, passes: 5 });
             const ms = verifyCost[0]!.verifyForestMs;
             const gbPerSecond = pair.expert.sizeBytes / (ms / 1000) / 1e9;
-            onePass = { weightBytes: pair.expert.sizeBytes, ms, gbPerSecond, readBandwidthGBs, fractionOfBandwidth: gbPerSecond / readBandwidthGBs };
+            progress(0, 1, 'compute rate');
+            const compute = addon()._computeRate({ threads: wl.threads, ms: 300 });
+            onePass = { weightBytes: pair.expert.sizeBytes, ms, gbPerSecond, readBandwidthGBs, fractionOfBandwidth: gbPerSecond / readBandwidthGBs, compute };
         }
         const cost = (k: number, stock = false, curve = verifyCost) => {
             const one = curve.find((p) => p.tokens === 1);
@@ -739,7 +747,10 @@ export function markdown(r: BenchReport): string {
         const o = r.onePass;
         lines.push(
             '',
-            `One-token expert pass: ${fmt(o.weightBytes / 2 ** 30, 2)} GiB of weights in ${fmt(o.ms, 1)} ms = ${fmt(o.gbPerSecond, 1)} GB/s, ${fmt(100 * o.fractionOfBandwidth, 0)}% of the ${fmt(o.readBandwidthGBs, 1)} GB/s streaming read bandwidth measured in this run (${r.workload.threads} threads).`,
+            `One-token expert pass: ${fmt(o.weightBytes / 2 ** 30, 2)} GiB of weights in ${fmt(o.ms, 1)} ms = ${fmt(o.gbPerSecond, 1)} GB/s, ${fmt(100 * o.fractionOfBandwidth, 0)}% of the ${fmt(o.readBandwidthGBs, 1)} GB/s streaming read bandwidth measured in this run (${r.workload.threads} threads).` +
+                (o.compute
+                    ? ` Compute in this run: ${fmt(o.compute.together, 2)} G fp32 fma/s per thread with ${r.workload.threads} threads at once (slowest ${fmt(o.compute.slowest, 2)}), against ${fmt(o.compute.alone, 2)} for one thread alone (${fmt((100 * o.compute.together) / o.compute.alone, 0)}%): the batched passes are compute-bound, so their ratios move with it.`
+                    : ''),
         );
     }
     if (r.skipped.length) lines.push('', ...r.skipped.map((s) => `- skipped **${s.system}**: ${s.reason}`));

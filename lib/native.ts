@@ -269,6 +269,8 @@ export interface NativeAddon {
     _dsbdWidth(o: { p: Float64Array; q: Float64Array; m: number; t: number; minWidth: number }): { alpha: Float64Array; counts: Float64Array; width: number };
     /** streaming read bandwidth, GB/s (best of `passes`; the benchmark's reference for the one-token pass) */
     _memoryBandwidth(o: { mib: number; threads: number; passes: number }): number;
+    /** test export: fp32 FMA rate per thread, alone and with `threads` at once (native/testing/KernelCheck.h) */
+    _computeRate(o: { threads: number; ms: number }): { alone: number; together: number; slowest: number } | null;
     /** test export: bytes the live models reported to V8 with napi_adjust_external_memory and have not given back */
     _externalMemory(): number;
 }

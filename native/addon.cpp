@@ -155,6 +155,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("_kernelBench", Napi::Function::New(env, testing::KernelBench));
     exports.Set("_attnCheck", Napi::Function::New(env, testing::AttnCheck));
     exports.Set("_memoryBandwidth", Napi::Function::New(env, testing::MemoryBandwidth));
+    exports.Set("_computeRate", Napi::Function::New(env, testing::ComputeRate));
     // test export: the external memory the live models have reported to V8 (and not yet given back)
     exports.Set("_externalMemory", Napi::Function::New(env, [](const Napi::CallbackInfo & i) -> Napi::Value {
                     return Napi::Number::New(i.Env(), (double) reported_external.load());

@@ -35,6 +35,12 @@ Napi::Value KernelBench(const Napi::CallbackInfo & info);
 // buffer by `threads` threads (AVX2 loads where the CPU has them), for the benchmark's one-token pass.
 Napi::Value MemoryBandwidth(const Napi::CallbackInfo & info);
 
+// _computeRate({ threads, ms }) → { alone, together, slowest } | null (no AVX2/FMA): G 8-lane fp32 fma per s
+//   of one thread alone, then per thread (mean and slowest) with `threads` threads running at once. On a VM
+//   whose cores share their physical cores with other tenants, together < alone says how much compute the
+//   run had; the benchmark reports it beside the bandwidth.
+Napi::Value ComputeRate(const Napi::CallbackInfo & info);
+
 }  // namespace duet::testing
 
 namespace duet::testing {
