@@ -36,6 +36,18 @@ struct BackendFree {
 
 double uniform(Rng & rng) { return (double) (rng.next_u64() >> 11) * 0x1.0p-53; }
 
+// The CPU backend, `threads` threads (the backends are loaded first).
+std::unique_ptr<ggml_backend, BackendFree> cpu_backend(int64_t threads) {
+    backends::load();
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (cpu == nullptr) throw DuetError(code::NATIVE, "no CPU backend");
+    std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_dev_init(cpu, nullptr));
+    if (!backend) throw DuetError(code::NATIVE, "kernel check: CPU backend init failed");
+    auto set_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu), "ggml_backend_set_n_threads");
+    if (set_threads) set_threads(backend.get(), (int) threads);
+    return backend;
+}
+
 // The weights as a tensor in a buffer of type buft (set through the buffer, i.e. repacked by CPU_REPACK).
 struct Weights {
     std::unique_ptr<ggml_context, CtxFree>        ctx;
@@ -308,17 +320,12 @@ Napi::Value KernelBench(const Napi::CallbackInfo & info) {
         const int64_t     iters   = args::integer(o.Get("iterations"), "iterations", 1, 100000);
         const bool        ours    = args::boolean(o.Get("ours"), "ours");
         if (K % 256 != 0) args::fail("cols", "a multiple of 256");
-        backends::load();
-        ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-        ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+        auto backend = cpu_backend(threads);
         if (ours && (!backends::cpu_kernels_run() || N % 16 != 0)) throw DuetError(code::INVALID_ARGUMENT, "the kernels do not run here");
         Rng                  rng(1);
         std::vector<uint8_t> wq = random_weights(type, N, K, rng);
         std::vector<float>   x((size_t) (M * K));
         for (auto & v : x) v = (float) (uniform(rng) * 2 - 1);
-        std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_dev_init(cpu, nullptr));
-        auto set_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
-        if (set_threads) set_threads(backend.get(), (int) threads);
         Weights w = place(type, K, N, wq, ours ? backends::cpu_extra_buffer_type("CPU_REPACK") : ggml_backend_cpu_buffer_type());
         // one graph, computed `iterations` times
         ggml_init_params ip{ ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true };
@@ -354,10 +361,7 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
         const ggml_type   type    = parse_type(tname, qblock);
         if (K % 256 != 0) args::fail("cols", "a multiple of 256");
 
-        backends::load();
-        ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-        if (cpu == nullptr) throw DuetError(code::NATIVE, "no CPU backend");
-        ggml_backend_reg_t reg      = ggml_backend_dev_backend_reg(cpu);
+        auto               backend  = cpu_backend(threads);
         const std::string  isa      = backends::cpu_kernels();
         const bool         ours_run = backends::cpu_kernels_run() && N % 16 == 0;
         std::vector<uint8_t> wq     = random_weights(type, N, K, rng);
@@ -409,11 +413,6 @@ Napi::Value KernelCheck(const Napi::CallbackInfo & info) {
                 for (int i = 0; i < qblock; ++i) kq[(size_t) (m * K + b * qblock + i)] = q[i];
             }
         }
-
-        std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_dev_init(cpu, nullptr));
-        if (!backend) throw DuetError(code::NATIVE, "kernel check: CPU backend init failed");
-        auto set_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
-        if (set_threads) set_threads(backend.get(), (int) threads);
 
         Napi::Object out = Napi::Object::New(env);
         out.Set("kernels", isa);
@@ -540,13 +539,7 @@ Napi::Value AttnCheck(const Napi::CallbackInfo & info) {
             }
         const std::vector<ggml_fp16_t> * mp = maskK == "none" ? nullptr : &mask;
 
-        backends::load();
-        ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-        if (cpu == nullptr) throw DuetError(code::NATIVE, "no CPU backend");
-        ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
-        std::unique_ptr<ggml_backend, BackendFree> backend(ggml_backend_dev_init(cpu, nullptr));
-        auto set_threads = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
-        if (set_threads) set_threads(backend.get(), (int) threads);
+        auto backend = cpu_backend(threads);
 
         // ours (unless LLAMA_DUET_KERNELS=0 or no kernel for this CPU), each token alone, and ggml's
         const std::vector<float> ours = attention(backend.get(), D, N, H, Hkv, n_kv, q, k, v, mp, scale);
